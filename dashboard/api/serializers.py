@@ -1,0 +1,215 @@
+"""JSON shapes of the API, named like the vSphere API (memory in MB, CPU in MHz).
+
+Serializers only translate and check types; every rule about reservations and power lives in
+pools.services, which the views call.
+"""
+
+from rest_framework import serializers
+
+from hostsim.models import (
+    GUEST_OS_CHOICES,
+    MMU_MODE_CHOICES,
+    SHARE_RATE_MAX_RANGE,
+    SHARE_SCAN_GHZ_RANGE,
+    SHARE_SCAN_TIME_RANGE,
+    WORKLOAD_CHOICES,
+    Host,
+    VirtualMachine,
+)
+from pools.admission import Allocation
+from pools.models import ResourcePool
+from pools import services
+from pools.services import allocation_of
+
+SHARE_LEVELS = ("low", "normal", "high", "custom")
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know, so a typo is a 400 instead of silently ignored."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class StrictInteger(serializers.IntegerField):
+    """An integer that refuses strings, floats and booleans instead of coercing them."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class SharesSerializer(StrictSerializer):
+    level = serializers.ChoiceField(choices=SHARE_LEVELS)
+    shares = StrictInteger(min_value=0, max_value=2**31 - 1, required=False)
+
+
+class AllocationSerializer(StrictSerializer):
+    """ResourceAllocationInfo. On input, omitted parts keep their current values."""
+
+    reservation = StrictInteger(min_value=0, max_value=2**31 - 1, required=False)
+    limit = StrictInteger(min_value=-1, max_value=2**31 - 1, required=False)
+    expandableReservation = serializers.BooleanField(required=False)
+    shares = SharesSerializer(required=False)
+
+    @staticmethod
+    def represent(alloc: Allocation, *, pool: bool) -> dict:
+        data = {
+            "reservation": alloc.reservation,
+            "limit": alloc.limit,
+            "shares": {"level": alloc.shares_level, "shares": alloc.shares},
+        }
+        if pool:
+            data["expandableReservation"] = alloc.expandable
+        return data
+
+    @staticmethod
+    def merge(current: Allocation, given: dict) -> Allocation:
+        shares = given.get("shares", {})
+        return Allocation(
+            reservation=given.get("reservation", current.reservation),
+            limit=given.get("limit", current.limit),
+            expandable=given.get("expandableReservation", current.expandable),
+            shares_level=shares.get("level", current.shares_level),
+            shares=shares.get("shares", current.shares),
+        )
+
+
+class AdvancedSettingsSerializer(StrictSerializer):
+    """The ESXi advanced settings of transparent page sharing, by their ESXi names."""
+
+    def get_fields(self):
+        return {
+            "Mem.ShareScanTime": StrictInteger(min_value=SHARE_SCAN_TIME_RANGE[0], max_value=SHARE_SCAN_TIME_RANGE[1], required=False),
+            "Mem.ShareScanGHz": StrictInteger(min_value=SHARE_SCAN_GHZ_RANGE[0], max_value=SHARE_SCAN_GHZ_RANGE[1], required=False),
+            "Mem.ShareRateMax": StrictInteger(min_value=SHARE_RATE_MAX_RANGE[0], max_value=SHARE_RATE_MAX_RANGE[1], required=False),
+            "Mem.ShareForceSalting": serializers.ChoiceField(choices=[0, 1, 2], required=False),
+        }
+
+
+ADVANCED_SETTING_FIELDS = {
+    "Mem.ShareScanTime": "share_scan_time",
+    "Mem.ShareScanGHz": "share_scan_ghz",
+    "Mem.ShareRateMax": "share_rate_max",
+    "Mem.ShareForceSalting": "share_force_salting",
+}
+
+
+class HostSerializer(StrictSerializer):
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(max_length=80)
+    memoryMB = StrictInteger(source="memory_mb", min_value=1024, max_value=4 * 1024 * 1024)
+    cpuMhz = StrictInteger(source="cpu_mhz", min_value=1000, max_value=1_000_000)
+    hardwareMmu = serializers.BooleanField(source="hardware_mmu", required=False)
+    advancedSettings = AdvancedSettingsSerializer(required=False)
+    rootPool = serializers.SerializerMethodField()
+    seed = StrictInteger(min_value=0, max_value=2**31 - 1, required=False)
+
+    def get_rootPool(self, host: Host) -> int | None:
+        return ResourcePool.objects.filter(host=host, is_root=True).values_list("pk", flat=True).first()
+
+    def to_representation(self, host):
+        data = super().to_representation(host)
+        data["advancedSettings"] = host.advanced_settings
+        return data
+
+    def model_changes(self) -> dict:
+        data = dict(self.validated_data)
+        for name, field in ADVANCED_SETTING_FIELDS.items():
+            if name in data.get("advancedSettings", {}):
+                data[field] = data["advancedSettings"][name]
+        data.pop("advancedSettings", None)
+        return data
+
+
+class PoolSerializer(StrictSerializer):
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(max_length=80)
+    parent = serializers.PrimaryKeyRelatedField(queryset=ResourcePool.objects.all())
+    host = serializers.IntegerField(source="host_id", read_only=True)
+    cpuAllocation = AllocationSerializer(required=False)
+    memoryAllocation = AllocationSerializer(required=False)
+    runtime = serializers.SerializerMethodField()
+
+    def get_runtime(self, pool) -> dict:
+        """ResourcePoolRuntimeInfo, computed once per host for a whole listing."""
+        per_host = self.context.setdefault("runtime_by_host", {})
+        if pool.host_id not in per_host:
+            per_host[pool.host_id] = services.runtime(pool.host_id)
+        return per_host[pool.host_id].get(pool.pk, {})
+
+    def to_representation(self, pool):
+        data = super().to_representation(pool)
+        data["parent"] = pool.parent_id
+        data["cpuAllocation"] = AllocationSerializer.represent(allocation_of(pool, "cpu"), pool=True)
+        data["memoryAllocation"] = AllocationSerializer.represent(allocation_of(pool, "memory"), pool=True)
+        return data
+
+
+class VmSerializer(StrictSerializer):
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(max_length=80)
+    host = serializers.PrimaryKeyRelatedField(queryset=Host.objects.all(), source="host_obj")
+    resourcePool = serializers.PrimaryKeyRelatedField(queryset=ResourcePool.objects.all(), required=False)
+    memoryMB = StrictInteger(source="memory_mb", min_value=4, max_value=6 * 1024 * 1024, required=False)
+    numCPUs = StrictInteger(source="vcpus", min_value=1, max_value=768, required=False)
+    guestOS = serializers.ChoiceField(source="guest_os", choices=[c for c, _ in GUEST_OS_CHOICES], required=False)
+    workload = serializers.ChoiceField(choices=[c for c, _ in WORKLOAD_CHOICES], required=False)
+    mmuMode = serializers.ChoiceField(source="mmu_mode", choices=[c for c, _ in MMU_MODE_CHOICES], required=False)
+    pshareEnabled = serializers.BooleanField(source="pshare_enabled", required=False)
+    pshareSalt = serializers.CharField(source="pshare_salt", max_length=64, allow_blank=True, required=False)
+    powerState = serializers.CharField(source="power_state", read_only=True)
+    cpuAllocation = AllocationSerializer(required=False)
+    memoryAllocation = AllocationSerializer(required=False)
+
+    def to_representation(self, vm: VirtualMachine):
+        return {
+            "id": vm.pk,
+            "name": vm.name,
+            "host": vm.host_id,
+            "resourcePool": vm.resource_pool_id,
+            "memoryMB": vm.memory_mb,
+            "numCPUs": vm.vcpus,
+            "guestOS": vm.guest_os,
+            "workload": vm.workload,
+            "mmuMode": vm.mmu_mode,
+            "pshareEnabled": vm.pshare_enabled,
+            "pshareSalt": vm.pshare_salt,
+            "powerState": vm.power_state,
+            "cpuAllocation": AllocationSerializer.represent(allocation_of(vm, "cpu"), pool=False),
+            "memoryAllocation": AllocationSerializer.represent(allocation_of(vm, "memory"), pool=False),
+        }
+
+
+class MoveIntoSerializer(StrictSerializer):
+    vms = serializers.ListField(child=StrictInteger(min_value=1), required=False, default=list, max_length=1000)
+    pools = serializers.ListField(child=StrictInteger(min_value=1), required=False, default=list, max_length=1000)
+
+    def validate(self, data):
+        if not data["vms"] and not data["pools"]:
+            raise serializers.ValidationError({"vms": ["Name at least one VM or pool to move."]})
+        return data
+
+
+class GuestOperationSerializer(StrictSerializer):
+    action = serializers.ChoiceField(choices=["allocate", "free", "write"])
+    mb = StrictInteger(min_value=1, required=False)
+    fraction = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+
+    def validate(self, data):
+        needs = "fraction" if data["action"] == "write" else "mb"
+        other = "mb" if needs == "fraction" else "fraction"
+        if needs not in data:
+            raise serializers.ValidationError({needs: [f"Required for {data['action']}."]})
+        if other in data:
+            raise serializers.ValidationError({other: [f"Not used by {data['action']}."]})
+        return data
+
+
+class AdvanceSerializer(StrictSerializer):
+    seconds = StrictInteger(min_value=20)

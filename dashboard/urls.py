@@ -1,0 +1,15 @@
+from django.urls import path
+
+from dashboard.views import pages
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", pages.inventory, name="inventory"),
+    path("hosts/<int:pk>/", pages.host_summary, name="host"),
+    path("hosts/<int:pk>/performance/", pages.host_performance, name="host-performance"),
+    path("pools/<int:pk>/", pages.pool_summary, name="pool"),
+    path("pools/<int:pk>/performance/", pages.pool_performance, name="pool-performance"),
+    path("vms/<int:pk>/", pages.vm_summary, name="vm"),
+    path("vms/<int:pk>/performance/", pages.vm_performance, name="vm-performance"),
+]

@@ -1,0 +1,13 @@
+"""Signals the runtime sends, so apps above hostsim can join in without hostsim knowing them.
+
+`samples_written` is sent inside the tick's transaction with the rows about to be stored; a
+receiver may return more rows (pools adds one per resource pool), stored in the same transaction.
+`samples_committed` is sent after commit with every stored row, for broadcasting.
+`host_advanced` is sent after a fast-forward committed, so open charts can reload.
+"""
+
+from django.dispatch import Signal
+
+samples_written = Signal()  # kwargs: host_id, ts, rows
+samples_committed = Signal()  # kwargs: host_id, rows
+host_advanced = Signal()  # kwargs: host_id, start, end

@@ -1,0 +1,35 @@
+"""Domain errors raised by pools.services and mapped to HTTP in one place (dashboard.api.errors)."""
+
+
+class InvalidOperation(Exception):
+    """The request is not valid (bad values, a move into a descendant, the root pool...).
+
+    `fields` maps field names to messages when the problem belongs to particular fields.
+    """
+
+    def __init__(self, message: str, fields: dict[str, str] | None = None):
+        super().__init__(message)
+        self.fields = fields or {}
+
+
+class AdmissionDenied(Exception):
+    """Admission control refused the operation, as vSphere's InsufficientResourcesFault."""
+
+    fault = "InsufficientResourcesFault"
+
+    def __init__(self, message: str, *, pool: str, resource: str, requested: int, unreserved: int):
+        super().__init__(message)
+        self.pool = pool
+        self.resource = resource
+        self.requested = requested
+        self.unreserved = unreserved
+
+    def as_dict(self) -> dict:
+        return {
+            "error": str(self),
+            "fault": self.fault,
+            "pool": self.pool,
+            "resource": self.resource,
+            "requested": self.requested,
+            "unreserved": self.unreserved,
+        }

@@ -1,0 +1,412 @@
+"""The only way to change pools, VM allocations, pool membership and power state.
+
+Every function follows one pattern (after Zulip's do_* actions):
+1. open a transaction and lock the host's pool chain, root first, so concurrent operations on one
+   host queue up in the same order and cannot deadlock (PostgreSQL SELECT ... FOR UPDATE);
+2. read a snapshot of the host's tree on those locks and ask pools.admission;
+3. on refusal raise AdmissionDenied or InvalidOperation, having written nothing;
+4. write, bump the config versions the simulation reads on its next tick, and after commit
+   announce the change to the dashboard.
+"""
+
+from dataclasses import replace
+
+from django.db import transaction
+from django.db.models import F
+
+from hostsim.models import Host, PowerState, SharesLevel, VirtualMachine
+from pools import admission
+from pools.admission import Allocation, Decision, PoolNode, TreeSnapshot, VmNode
+from pools.errors import AdmissionDenied, InvalidOperation
+from pools.models import ResourcePool
+from pools.shares import share_value
+from pools.signals import inventory_changed
+
+# Memory the VMkernel keeps for itself before VMs get any (our model: fixed part plus 1.5% of the
+# host, in the range ESXi reports as "system" memory on the host's Resource Allocation tab).
+VMKERNEL_FIXED_MB = 512
+VMKERNEL_FRACTION = 0.015
+RESOURCES = ("cpu", "memory")
+_PREFIX = {"cpu": "cpu", "memory": "mem"}
+
+
+def capacity_for_vms(host: Host) -> dict[str, int]:
+    """What the root pool may hand out: the host's capacity less what the hypervisor keeps."""
+    vmkernel_mb = VMKERNEL_FIXED_MB + int(host.memory_mb * VMKERNEL_FRACTION)
+    return {"cpu": host.cpu_mhz, "memory": max(0, host.memory_mb - vmkernel_mb)}
+
+
+# --- reading the tree -------------------------------------------------------------------------
+
+
+def allocation_of(entity: ResourcePool | VirtualMachine, resource: str) -> Allocation:
+    prefix = _PREFIX[resource]
+    expandable = getattr(entity, f"{prefix}_expandable", False)
+    return Allocation(
+        reservation=getattr(entity, f"{prefix}_reservation"),
+        limit=getattr(entity, f"{prefix}_limit"),
+        expandable=expandable,
+        shares_level=getattr(entity, f"{prefix}_shares_level"),
+        shares=getattr(entity, f"{prefix}_shares"),
+    )
+
+
+def _pool_node(pool: ResourcePool) -> PoolNode:
+    return PoolNode(pool.pk, pool.name, pool.parent_id, allocation_of(pool, "cpu"), allocation_of(pool, "memory"))
+
+
+def _vm_node(vm: VirtualMachine) -> VmNode:
+    return VmNode(
+        vm.pk, vm.name, vm.resource_pool_id, vm.powered_on, vm.vcpus, vm.memory_mb,
+        allocation_of(vm, "cpu"), allocation_of(vm, "memory"),
+    )
+
+
+def snapshot(host_id: int) -> TreeSnapshot:
+    """The host's tree as plain data for pools.admission (no locks: for reading)."""
+    pools = [_pool_node(p) for p in ResourcePool.objects.filter(host_id=host_id)]
+    vms = [_vm_node(v) for v in VirtualMachine.objects.filter(host_id=host_id, resource_pool__isnull=False)]
+    return TreeSnapshot.build(pools, vms)
+
+
+def runtime(host_id: int) -> dict[int, dict]:
+    """ResourcePoolRuntimeInfo for every pool of the host."""
+    return admission.runtime(snapshot(host_id))
+
+
+def _locked_snapshot(host_id: int, *pool_ids: int) -> TreeSnapshot:
+    """Lock the chains from the root down to `pool_ids`, root first, then read the tree."""
+    parent_of = dict(ResourcePool.objects.filter(host_id=host_id).values_list("pk", "parent_id"))
+    chain: set[int] = set()
+    for pool_id in pool_ids:
+        while pool_id is not None and pool_id not in chain:
+            chain.add(pool_id)
+            pool_id = parent_of.get(pool_id)
+    root = [pk for pk, parent in parent_of.items() if parent is None]
+    chain.update(root)
+
+    def depth(pk: int) -> int:
+        level = 0
+        while parent_of.get(pk) is not None:
+            pk, level = parent_of[pk], level + 1
+        return level
+
+    for pk in sorted(chain, key=lambda pk: (depth(pk), pk)):  # root first, always the same order
+        list(ResourcePool.objects.select_for_update().filter(pk=pk).values_list("pk"))
+    return snapshot(host_id)
+
+
+def _enforce(decision: Decision) -> None:
+    if decision.admitted:
+        return
+    if decision.fault == admission.INSUFFICIENT_RESOURCES:
+        raise AdmissionDenied(
+            decision.message,
+            pool=decision.pool_name or "",
+            resource=decision.resource or "",
+            requested=decision.requested or 0,
+            unreserved=decision.unreserved or 0,
+        )
+    raise InvalidOperation(decision.message, dict(decision.fields))
+
+
+def _announce(host_id: int) -> None:
+    transaction.on_commit(lambda: inventory_changed.send(sender=ResourcePool, host_id=host_id))
+
+
+def _write_allocation(entity, resource: str, alloc: Allocation, *, vcpus=None, memory_mb=None) -> None:
+    prefix = _PREFIX[resource]
+    kind = "pool" if isinstance(entity, ResourcePool) else "vm"
+    setattr(entity, f"{prefix}_reservation", alloc.reservation)
+    setattr(entity, f"{prefix}_limit", alloc.limit)
+    setattr(entity, f"{prefix}_shares_level", alloc.shares_level)
+    setattr(
+        entity,
+        f"{prefix}_shares",
+        share_value(kind, resource, alloc.shares_level, vcpus=vcpus, memory_mb=memory_mb, custom=alloc.shares),
+    )
+    if kind == "pool":
+        setattr(entity, f"{prefix}_expandable", alloc.expandable)
+
+
+def _check_name(name: str, field: str = "name") -> str:
+    name = (name or "").strip()
+    if not name:
+        raise InvalidOperation("A name is required.", {field: "This field is required."})
+    if len(name) > 80:
+        raise InvalidOperation("Names are at most 80 characters.", {field: "Ensure this value has at most 80 characters."})
+    return name
+
+
+# --- hosts ---------------------------------------------------------------------------------------
+
+
+def ensure_root_pool(host: Host) -> ResourcePool:
+    """The host's fixed root pool, whose reservation and limit follow its capacity for VMs."""
+    capacity = capacity_for_vms(host)
+    root = ResourcePool.objects.filter(host=host, is_root=True).first()
+    if root is None:
+        root = ResourcePool(host=host, is_root=True, name="Resources")
+    for resource in RESOURCES:
+        prefix = _PREFIX[resource]
+        setattr(root, f"{prefix}_reservation", capacity[resource])
+        setattr(root, f"{prefix}_limit", capacity[resource])
+        setattr(root, f"{prefix}_expandable", False)
+        setattr(root, f"{prefix}_shares_level", SharesLevel.NORMAL)
+        setattr(root, f"{prefix}_shares", share_value("pool", resource, SharesLevel.NORMAL))
+    root.save()
+    VirtualMachine.objects.filter(host=host, resource_pool__isnull=True).update(resource_pool=root)
+    return root
+
+
+@transaction.atomic
+def create_host(**fields) -> Host:
+    host = Host(**fields)
+    host.full_clean()
+    host.save()
+    ensure_root_pool(host)
+    _announce(host.pk)
+    return host
+
+
+@transaction.atomic
+def update_host(host: Host, **changes) -> Host:
+    """Change a host's capacity, MMU support or TPS settings; the root pool follows capacity."""
+    locked = Host.objects.select_for_update().get(pk=host.pk)
+    for name, value in changes.items():
+        setattr(locked, name, value)
+    locked.full_clean()
+    if not locked.hardware_mmu:
+        hardware_vms = VirtualMachine.objects.filter(host=locked, mmu_mode="hardware")
+        if hardware_vms.exists():
+            raise InvalidOperation(
+                "VMs on this host ask for hardware MMU virtualization; set them to automatic or software first.",
+                {"hardware_mmu": "Still used by: " + ", ".join(hardware_vms.values_list("name", flat=True)[:5])},
+            )
+    tree = _locked_snapshot(locked.pk)
+    root = tree.root
+    capacity = capacity_for_vms(locked)
+    resized = {
+        resource: replace(root.alloc(resource), reservation=capacity[resource], limit=capacity[resource])
+        for resource in RESOURCES
+    }
+    _enforce(admission.check_reconfigure_pool(tree, root.id, resized["cpu"], resized["memory"]))
+    locked.config_version = F("config_version") + 1
+    locked.save()
+    locked.refresh_from_db()
+    ensure_root_pool(locked)
+    _announce(locked.pk)
+    return locked
+
+
+# --- pools ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_pool(parent: ResourcePool, name: str, cpu: Allocation | None = None, memory: Allocation | None = None) -> ResourcePool:
+    """CreateResourcePool: a new child of `parent`, admitted against its parent chain."""
+    name = _check_name(name)
+    cpu, memory = cpu or admission.NEW_POOL_ALLOCATION, memory or admission.NEW_POOL_ALLOCATION
+    tree = _locked_snapshot(parent.host_id, parent.pk)
+    if ResourcePool.objects.filter(parent=parent, name=name).exists():
+        raise InvalidOperation(f'"{parent.name}" already has a pool named "{name}".', {"name": "A sibling has this name."})
+    _enforce(admission.check_create_pool(tree, parent.pk, cpu, memory, name=name))
+    pool = ResourcePool(host_id=parent.host_id, parent=parent, name=name)
+    _write_allocation(pool, "cpu", cpu)
+    _write_allocation(pool, "memory", memory)
+    pool.save()
+    _announce(pool.host_id)
+    return pool
+
+
+@transaction.atomic
+def update_pool(pool: ResourcePool, *, name: str | None = None, cpu: Allocation | None = None, memory: Allocation | None = None) -> ResourcePool:
+    """UpdateConfig of a pool: name and allocations; the root is the host's and stays as it is."""
+    if pool.is_root:
+        raise InvalidOperation(f'"{pool.name}" is the host\'s root resource pool; its settings follow the host.')
+    tree = _locked_snapshot(pool.host_id, pool.pk)
+    pool = ResourcePool.objects.get(pk=pool.pk)
+    if name is not None:
+        name = _check_name(name)
+        if ResourcePool.objects.filter(parent_id=pool.parent_id, name=name).exclude(pk=pool.pk).exists():
+            raise InvalidOperation(f'A sibling of "{pool.name}" is already named "{name}".', {"name": "A sibling has this name."})
+        pool.name = name
+    _enforce(admission.check_reconfigure_pool(tree, pool.pk, cpu, memory))
+    if cpu is not None:
+        _write_allocation(pool, "cpu", cpu)
+    if memory is not None:
+        _write_allocation(pool, "memory", memory)
+    pool.save()
+    _announce(pool.host_id)
+    return pool
+
+
+@transaction.atomic
+def delete_pool(pool: ResourcePool) -> None:
+    """Destroy a pool: its VMs and child pools move to its parent (vSphere keeps them)."""
+    if pool.is_root:
+        raise InvalidOperation(f'"{pool.name}" is the host\'s root resource pool and cannot be deleted.')
+    tree = _locked_snapshot(pool.host_id, pool.pk)
+    _enforce(admission.check_delete_pool(tree, pool.pk))
+    ResourcePool.objects.filter(parent=pool).update(parent_id=pool.parent_id)
+    moved = list(VirtualMachine.objects.filter(resource_pool=pool).values_list("pk", flat=True))
+    VirtualMachine.objects.filter(pk__in=moved).update(resource_pool_id=pool.parent_id, config_version=F("config_version") + 1)
+    pool.delete()
+    _announce(pool.host_id)
+
+
+@transaction.atomic
+def move_into(target: ResourcePool, vms: list[VirtualMachine] = (), pools: list[ResourcePool] = ()) -> None:
+    """MoveIntoResourcePool: leave the source, be admitted to the target; all or nothing."""
+    foreign = [obj.name for obj in [*vms, *pools] if obj.host_id != target.host_id]
+    if foreign:
+        raise InvalidOperation(
+            f'Cannot move {", ".join(foreign)} into "{target.name}": moving across hosts is not supported.',
+            {"vms" if vms else "pools": "Everything moved must be on the target's host."},
+        )
+    sources = [vm.resource_pool_id for vm in vms] + [pool.parent_id for pool in pools]
+    tree = _locked_snapshot(target.host_id, target.pk, *[s for s in sources if s])
+    _enforce(admission.check_move(tree, target.pk, [vm.pk for vm in vms], [pool.pk for pool in pools]))
+    VirtualMachine.objects.filter(pk__in=[vm.pk for vm in vms]).update(resource_pool=target, config_version=F("config_version") + 1)
+    ResourcePool.objects.filter(pk__in=[pool.pk for pool in pools]).update(parent=target)
+    _announce(target.host_id)
+
+
+# --- virtual machines ----------------------------------------------------------------------------
+
+VM_SETTINGS = ("name", "memory_mb", "vcpus", "guest_os", "workload", "mmu_mode", "pshare_enabled", "pshare_salt")
+NEEDS_POWER_OFF = ("memory_mb", "vcpus", "guest_os")  # no hot-add in the lab, as vSphere's default
+
+
+def _refresh_share_values(vm: VirtualMachine) -> None:
+    for resource in RESOURCES:
+        _write_allocation(vm, resource, allocation_of(vm, resource), vcpus=vm.vcpus, memory_mb=vm.memory_mb)
+
+
+def _validate_vm(vm: VirtualMachine) -> None:
+    from django.core.exceptions import ValidationError
+
+    try:
+        vm.full_clean(exclude=["resource_pool", "host"])
+    except ValidationError as exc:
+        fields = {name: " ".join(messages) for name, messages in exc.message_dict.items()}
+        raise InvalidOperation("Invalid virtual machine settings: " + " ".join(fields.values()), fields) from None
+    if vm.mmu_mode == "hardware" and not vm.host.hardware_mmu:
+        raise InvalidOperation(
+            f'The host "{vm.host.name}" has no hardware-assisted MMU (EPT/RVI).',
+            {"mmu_mode": "This host supports automatic or software only."},
+        )
+    clash = VirtualMachine.objects.filter(host_id=vm.host_id, name=vm.name).exclude(pk=vm.pk)
+    if clash.exists():
+        raise InvalidOperation(f'The host already has a VM named "{vm.name}".', {"name": "This name is taken on this host."})
+
+
+@transaction.atomic
+def create_vm(host: Host, *, pool: ResourcePool | None = None, cpu: Allocation | None = None, memory: Allocation | None = None, **settings) -> VirtualMachine:
+    """A new, powered-off VM in `pool` (the host's root pool by default)."""
+    unknown = set(settings) - set(VM_SETTINGS)
+    if unknown:
+        raise InvalidOperation(f"Unknown VM settings: {', '.join(sorted(unknown))}.")
+    pool = pool or ensure_root_pool(host)
+    if pool.host_id != host.pk:
+        raise InvalidOperation(f'The pool "{pool.name}" is on another host.', {"resourcePool": "Choose a pool of this VM's host."})
+    vm = VirtualMachine(host=host, resource_pool=pool, **settings)
+    vm.name = _check_name(vm.name)
+    _validate_vm(vm)
+    for resource, alloc in (("cpu", cpu), ("memory", memory)):
+        alloc = alloc or admission.VM_DEFAULT_ALLOCATION
+        errors = admission.validate_allocation(alloc, resource, configured_memory_mb=vm.memory_mb if resource == "memory" else None)
+        if errors:
+            raise InvalidOperation("Invalid allocation: " + " ".join(errors.values()), {f"{resource}.{k}": v for k, v in errors.items()})
+        _write_allocation(vm, resource, alloc, vcpus=vm.vcpus, memory_mb=vm.memory_mb)
+    vm.save()
+    _announce(host.pk)
+    return vm
+
+
+@transaction.atomic
+def reconfigure_vm(vm: VirtualMachine, *, cpu: Allocation | None = None, memory: Allocation | None = None, **settings) -> VirtualMachine:
+    """ReconfigVM_Task: settings and allocations; a powered-on VM is re-admitted."""
+    unknown = set(settings) - set(VM_SETTINGS)
+    if unknown:
+        raise InvalidOperation(f"Unknown VM settings: {', '.join(sorted(unknown))}.")
+    tree = _locked_snapshot(vm.host_id, vm.resource_pool_id)
+    vm = VirtualMachine.objects.select_related("host").get(pk=vm.pk)
+    changed = {k: v for k, v in settings.items() if getattr(vm, k) != v}
+    if vm.powered_on:
+        blocked = [k for k in changed if k in NEEDS_POWER_OFF]
+        if blocked:
+            raise InvalidOperation(
+                f'Power off "{vm.name}" before changing {", ".join(blocked)}.',
+                {k: "Can only be changed while the VM is powered off." for k in blocked},
+            )
+    for name, value in changed.items():
+        setattr(vm, name, value)
+    if "name" in changed:
+        vm.name = _check_name(vm.name)
+    _validate_vm(vm)
+    _enforce(admission.check_reconfigure_vm(tree, vm.pk, cpu, memory, memory_mb=vm.memory_mb))
+    if cpu is not None:
+        _write_allocation(vm, "cpu", cpu, vcpus=vm.vcpus, memory_mb=vm.memory_mb)
+    if memory is not None:
+        _write_allocation(vm, "memory", memory, vcpus=vm.vcpus, memory_mb=vm.memory_mb)
+    _refresh_share_values(vm)
+    vm.config_version = F("config_version") + 1
+    vm.save()
+    vm.refresh_from_db()
+    _announce(vm.host_id)
+    return vm
+
+
+@transaction.atomic
+def delete_vm(vm: VirtualMachine) -> None:
+    if VirtualMachine.objects.filter(pk=vm.pk, power_state=PowerState.POWERED_ON).exists():
+        raise InvalidOperation(f'Power off "{vm.name}" before deleting it.')
+    host_id = vm.host_id
+    vm.delete()
+    _announce(host_id)
+
+
+def _set_power(vm: VirtualMachine, state: str) -> VirtualMachine:
+    tree = _locked_snapshot(vm.host_id, vm.resource_pool_id)
+    vm = VirtualMachine.objects.select_related("host").get(pk=vm.pk)
+    if vm.power_state == state:
+        return vm  # already there: nothing to admit or write
+    if state == PowerState.POWERED_ON:
+        _enforce(admission.check_power_on(tree, vm.pk))
+    vm.power_state = state
+    vm.config_version = F("config_version") + 1
+    vm.save(update_fields=["power_state", "config_version"])
+    vm.refresh_from_db()
+    _announce(vm.host_id)
+    return vm
+
+
+@transaction.atomic
+def power_on(vm: VirtualMachine) -> VirtualMachine:
+    """PowerOnVM_Task: admitted only if the VM's reservations fit its pool chain."""
+    if vm.resource_pool_id is None:
+        ensure_root_pool(vm.host)
+        vm.refresh_from_db()
+    return _set_power(vm, PowerState.POWERED_ON)
+
+
+@transaction.atomic
+def power_off(vm: VirtualMachine) -> VirtualMachine:
+    """PowerOffVM_Task: always admitted; the VM's reservations return to its pool."""
+    return _set_power(vm, PowerState.POWERED_OFF)
+
+
+def request_guest_operation(vm: VirtualMachine, action: str, amount: float, requested_by: str = ""):
+    """Queue a guest allocate/free/write for the next tick of the VM's host."""
+    from hostsim.models import GuestOperation
+
+    limits = {"allocate": (1, vm.memory_mb, "mb"), "free": (1, vm.memory_mb, "mb"), "write": (0.0, 1.0, "fraction")}
+    if action not in limits:
+        raise InvalidOperation(f"Unknown guest action {action!r}: use allocate, free or write.", {"action": "Choose allocate, free or write."})
+    low, high, field = limits[action]
+    if isinstance(amount, bool) or not isinstance(amount, int | float) or not low <= amount <= high:
+        raise InvalidOperation(f"{field} must be a number from {low} to {high}.", {field: f"Must be from {low} to {high}."})
+    if not vm.powered_on:
+        raise InvalidOperation(f'"{vm.name}" is powered off; power it on first.')
+    return GuestOperation.objects.create(vm=vm, action=action, amount=float(amount), requested_by=requested_by)

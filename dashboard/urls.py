@@ -8,6 +8,7 @@ urlpatterns = [
     path("", pages.inventory, name="inventory"),
     path("hosts/<int:pk>/", pages.host_summary, name="host"),
     path("hosts/<int:pk>/performance/", pages.host_performance, name="host-performance"),
+    path("hosts/<int:pk>/esxtop/", pages.host_esxtop, name="host-esxtop"),
     path("pools/<int:pk>/", pages.pool_summary, name="pool"),
     path("pools/<int:pk>/performance/", pages.pool_performance, name="pool-performance"),
     path("vms/<int:pk>/", pages.vm_summary, name="vm"),

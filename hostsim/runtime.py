@@ -8,6 +8,7 @@ version number and pending guest operations; (4) advances the engine one real-ti
 commit announces the rows for broadcasting. Every few ticks the engine is checkpointed.
 """
 
+import dataclasses
 import logging
 import time
 from collections.abc import Iterator
@@ -186,8 +187,8 @@ def _sync_vm(actor: HostActor, vm: VirtualMachine) -> None:
     if engine_id is None:
         engine_id = actor.vm_map[vm.pk] = sim.add_vm(_vm_config(vm))
     elif actor.vm_versions.get(vm.pk) != vm.config_version:
-        wanted = _vm_config(vm).__dict__
-        current = sim.vm_config(engine_id).__dict__
+        wanted = dataclasses.asdict(_vm_config(vm))
+        current = dataclasses.asdict(sim.vm_config(engine_id))
         changes = {k: v for k, v in wanted.items() if current[k] != v}
         if changes:
             powered = sim.is_powered_on(engine_id)

@@ -241,13 +241,33 @@ def update_pool(pool: ResourcePool, *, name: str | None = None, cpu: Allocation 
     return pool
 
 
+def _refuse_duplicate_names(parent: ResourcePool, arriving: list[ResourcePool], leaving: int | None = None) -> None:
+    """Sibling pools need distinct names (vSphere's DuplicateName), also when pools arrive by a move
+    or when a deleted pool hands its children up; `leaving` is a pool that goes, freeing its name."""
+    staying = ResourcePool.objects.filter(parent=parent).exclude(pk__in=[p.pk for p in arriving] + [leaving])
+    taken = set(staying.values_list("name", flat=True))
+    clashes = []
+    for pool in arriving:
+        if pool.name in taken:
+            clashes.append(pool.name)
+        taken.add(pool.name)
+    if clashes:
+        names = ", ".join(f'"{name}"' for name in clashes)
+        raise InvalidOperation(
+            f'"{parent.name}" would hold two pools named {names}; rename one first.',
+            {"pools": "A pool of this name is already there."},
+        )
+
+
 @transaction.atomic
 def delete_pool(pool: ResourcePool) -> None:
     """Destroy a pool: its VMs and child pools move to its parent (vSphere keeps them)."""
     if pool.is_root:
         raise InvalidOperation(f'"{pool.name}" is the host\'s root resource pool and cannot be deleted.')
     tree = _locked_snapshot(pool.host_id, pool.pk)
+    pool = ResourcePool.objects.get(pk=pool.pk)  # the caller's copy may predate a move of its parent
     _enforce(admission.check_delete_pool(tree, pool.pk))
+    _refuse_duplicate_names(pool.parent, list(pool.children.all()), leaving=pool.pk)
     ResourcePool.objects.filter(parent=pool).update(parent_id=pool.parent_id)
     moved = list(VirtualMachine.objects.filter(resource_pool=pool).values_list("pk", flat=True))
     VirtualMachine.objects.filter(pk__in=moved).update(resource_pool_id=pool.parent_id, config_version=F("config_version") + 1)
@@ -267,6 +287,7 @@ def move_into(target: ResourcePool, vms: list[VirtualMachine] = (), pools: list[
     sources = [vm.resource_pool_id for vm in vms] + [pool.parent_id for pool in pools]
     tree = _locked_snapshot(target.host_id, target.pk, *[s for s in sources if s])
     _enforce(admission.check_move(tree, target.pk, [vm.pk for vm in vms], [pool.pk for pool in pools]))
+    _refuse_duplicate_names(target, list(ResourcePool.objects.filter(pk__in=[pool.pk for pool in pools])))
     VirtualMachine.objects.filter(pk__in=[vm.pk for vm in vms]).update(resource_pool=target, config_version=F("config_version") + 1)
     ResourcePool.objects.filter(pk__in=[pool.pk for pool in pools]).update(parent=target)
     _announce(target.host_id)

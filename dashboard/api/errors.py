@@ -1,7 +1,8 @@
 """Every API error, mapped to the shapes of DESIGN.md section 7, in one place.
 
-400 {"error", "fields"} for invalid input; 409 {"error", "fault", "resource", "requested",
-"unreserved"} for admission control; 401/403/404/405 with {"error"}; never a 500 for input.
+400 {"error", "fields"} for invalid input ("fields" empty when no field is to blame); 409 {"error",
+"fault", "pool", "resource", "requested", "unreserved"} for admission control; 401/403/404/405
+with {"error"}; never a 500 for input.
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -27,21 +28,69 @@ def _field_messages(detail) -> dict:
     return {"non_field_errors": _flatten(detail)}
 
 
+# pools.services names fields as the models and pools.admission do ("memory_mb",
+# "memory.reservation"); the API answers in the names it reads ("memoryMB",
+# {"memoryAllocation": {"reservation"}}), so a client finds the message under the field it sent.
+_API_FIELDS = {
+    "memory_mb": ("memoryMB",),
+    "vcpus": ("numCPUs",),
+    "guest_os": ("guestOS",),
+    "mmu_mode": ("mmuMode",),
+    "pshare_enabled": ("pshareEnabled",),
+    "pshare_salt": ("pshareSalt",),
+    "resource_pool": ("resourcePool",),
+    "hardware_mmu": ("hardwareMmu",),
+    "cpu_mhz": ("cpuMhz",),
+    "share_scan_time": ("advancedSettings", "Mem.ShareScanTime"),
+    "share_scan_ghz": ("advancedSettings", "Mem.ShareScanGHz"),
+    "share_rate_max": ("advancedSettings", "Mem.ShareRateMax"),
+    "share_force_salting": ("advancedSettings", "Mem.ShareForceSalting"),
+}
+_ALLOCATIONS = {"cpu": "cpuAllocation", "memory": "memoryAllocation"}
+_ALLOCATION_PARTS = {
+    "reservation": ("reservation",),
+    "limit": ("limit",),
+    "expandable": ("expandableReservation",),
+    "shares_level": ("shares", "level"),
+    "shares": ("shares", "shares"),
+}
+
+
+def _api_fields(fields: dict[str, str]) -> dict:
+    answer: dict = {}
+    for key, message in fields.items():
+        resource, _, part = key.partition(".")
+        if resource in _ALLOCATIONS and part in _ALLOCATION_PARTS:
+            path = (_ALLOCATIONS[resource], *_ALLOCATION_PARTS[part])
+        else:
+            path = _API_FIELDS.get(key, (key,))
+        node = answer
+        for name in path[:-1]:
+            node = node.setdefault(name, {})
+        node[path[-1]] = message
+    return answer
+
+
+def _bad_request(error: str, fields: dict) -> Response:
+    return Response({"error": error, "fields": fields}, status=status.HTTP_400_BAD_REQUEST)
+
+
 def exception_handler(exc, context):
     if isinstance(exc, AdmissionDenied):
         return Response(exc.as_dict(), status=status.HTTP_409_CONFLICT)
     if isinstance(exc, InvalidOperation):
-        body = {"error": str(exc), "fields": exc.fields} if exc.fields else {"error": str(exc)}
-        return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        return _bad_request(str(exc), _api_fields(exc.fields))
     if isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+        if hasattr(exc, "error_dict"):
+            fields = {name: _flatten(messages) for name, messages in exc.message_dict.items()}
+            return _bad_request("Invalid input: " + " ".join(fields.values()), _api_fields(fields))
+        exc = exceptions.ValidationError(exc.messages)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     if isinstance(exc, exceptions.ValidationError):
-        fields = _field_messages(exc.detail)
-        return Response({"error": "Invalid input.", "fields": fields}, status=status.HTTP_400_BAD_REQUEST)
+        return _bad_request("Invalid input.", _field_messages(exc.detail))
     if isinstance(exc, exceptions.ParseError):
-        return Response({"error": f"Malformed request body: {exc.detail}"}, status=status.HTTP_400_BAD_REQUEST)
+        return _bad_request(f"Malformed request body: {exc.detail}", {})
     response = drf_exception_handler(exc, context)
     if response is not None:
         detail = response.data.get("detail", response.data) if isinstance(response.data, dict) else response.data

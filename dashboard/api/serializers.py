@@ -16,9 +16,9 @@ from hostsim.models import (
     Host,
     VirtualMachine,
 )
+from pools import services
 from pools.admission import Allocation
 from pools.models import ResourcePool
-from pools import services
 from pools.services import allocation_of
 
 SHARE_LEVELS = ("low", "normal", "high", "custom")
@@ -40,6 +40,15 @@ class StrictInteger(serializers.IntegerField):
 
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictFloat(serializers.FloatField):
+    """A JSON number that refuses strings and booleans instead of coercing them."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
             self.fail("invalid")
         return super().to_internal_value(data)
 
@@ -84,20 +93,14 @@ class AdvancedSettingsSerializer(StrictSerializer):
     """The ESXi advanced settings of transparent page sharing, by their ESXi names."""
 
     def get_fields(self):
+        # Each source is the model field: a source defaults to the field name, and DRF reads the
+        # dots in "Mem.ShareScanTime" as a path, which would nest the value out of reach.
         return {
-            "Mem.ShareScanTime": StrictInteger(min_value=SHARE_SCAN_TIME_RANGE[0], max_value=SHARE_SCAN_TIME_RANGE[1], required=False),
-            "Mem.ShareScanGHz": StrictInteger(min_value=SHARE_SCAN_GHZ_RANGE[0], max_value=SHARE_SCAN_GHZ_RANGE[1], required=False),
-            "Mem.ShareRateMax": StrictInteger(min_value=SHARE_RATE_MAX_RANGE[0], max_value=SHARE_RATE_MAX_RANGE[1], required=False),
-            "Mem.ShareForceSalting": serializers.ChoiceField(choices=[0, 1, 2], required=False),
+            "Mem.ShareScanTime": StrictInteger(source="share_scan_time", min_value=SHARE_SCAN_TIME_RANGE[0], max_value=SHARE_SCAN_TIME_RANGE[1], required=False),
+            "Mem.ShareScanGHz": StrictInteger(source="share_scan_ghz", min_value=SHARE_SCAN_GHZ_RANGE[0], max_value=SHARE_SCAN_GHZ_RANGE[1], required=False),
+            "Mem.ShareRateMax": StrictInteger(source="share_rate_max", min_value=SHARE_RATE_MAX_RANGE[0], max_value=SHARE_RATE_MAX_RANGE[1], required=False),
+            "Mem.ShareForceSalting": serializers.ChoiceField(source="share_force_salting", choices=[0, 1, 2], required=False),
         }
-
-
-ADVANCED_SETTING_FIELDS = {
-    "Mem.ShareScanTime": "share_scan_time",
-    "Mem.ShareScanGHz": "share_scan_ghz",
-    "Mem.ShareRateMax": "share_rate_max",
-    "Mem.ShareForceSalting": "share_force_salting",
-}
 
 
 class HostSerializer(StrictSerializer):
@@ -120,10 +123,7 @@ class HostSerializer(StrictSerializer):
 
     def model_changes(self) -> dict:
         data = dict(self.validated_data)
-        for name, field in ADVANCED_SETTING_FIELDS.items():
-            if name in data.get("advancedSettings", {}):
-                data[field] = data["advancedSettings"][name]
-        data.pop("advancedSettings", None)
+        data.update(data.pop("advancedSettings", {}))  # already keyed by model field (see sources)
         return data
 
 
@@ -199,7 +199,7 @@ class MoveIntoSerializer(StrictSerializer):
 class GuestOperationSerializer(StrictSerializer):
     action = serializers.ChoiceField(choices=["allocate", "free", "write"])
     mb = StrictInteger(min_value=1, required=False)
-    fraction = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+    fraction = StrictFloat(min_value=0.0, max_value=1.0, required=False)
 
     def validate(self, data):
         needs = "fraction" if data["action"] == "write" else "mb"

@@ -3,11 +3,14 @@
 Errors are mapped to HTTP once, in dashboard.api.errors.
 """
 
+import json
+
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from dashboard.api import serializers as s
@@ -16,6 +19,22 @@ from hostsim import runtime
 from hostsim.models import Host, VirtualMachine
 from pools import services
 from pools.models import ResourcePool
+
+
+class UnicodeJSONParser(JSONParser):
+    """JSON whose strings are Unicode text. JSON can escape a lone surrogate ("\\ud800") that no
+    UTF-8 column or response can hold: refused here as malformed, before it reaches a 500."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        data = super().parse(stream, media_type, parser_context)
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ParseError("JSON parse error - strings must be Unicode text (a lone surrogate was sent).") from None
+        return data
+
+
+PARSERS = [UnicodeJSONParser, FormParser, MultiPartParser]
 
 
 def _valid(serializer_class, request, **kwargs):
@@ -43,6 +62,7 @@ def _allocations(data: dict, current) -> dict:
 class HostViewSet(StatsActionMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Host.objects.all()
     serializer_class = s.HostSerializer
+    parser_classes = PARSERS
     stats_entity_kind = "host"
 
     def perform_create(self, serializer):
@@ -69,6 +89,7 @@ class HostViewSet(StatsActionMixin, mixins.CreateModelMixin, mixins.UpdateModelM
 class PoolViewSet(StatsActionMixin, viewsets.ModelViewSet):
     queryset = ResourcePool.objects.select_related("parent")
     serializer_class = s.PoolSerializer
+    parser_classes = PARSERS
     stats_entity_kind = "pool"
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
@@ -109,6 +130,7 @@ class PoolViewSet(StatsActionMixin, viewsets.ModelViewSet):
 class VmViewSet(StatsActionMixin, viewsets.ModelViewSet):
     queryset = VirtualMachine.objects.select_related("host")
     serializer_class = s.VmSerializer
+    parser_classes = PARSERS
     stats_entity_kind = "vm"
 
     SETTINGS = {"name": "name", "memory_mb": "memory_mb", "vcpus": "vcpus", "guest_os": "guest_os",

@@ -163,7 +163,12 @@ def test_snapshot_refuses_a_pool_without_parent_and_a_cycle():
 
 
 def test_child_pool_reservations_consume_the_parents_unreserved_amount():
-    snap = Tree(memory_mb=8192).pool("RP-A", memory=fixed(3072)).pool("RP-B", memory=expandable(1024)).snapshot()
+    snap = (
+        Tree(memory_mb=8192)
+        .pool("RP-A", memory=fixed(3072))
+        .pool("RP-B", memory=expandable(1024))
+        .snapshot()
+    )
 
     host = usage(snap, "host")
     assert host["reservationUsed"] == 4096
@@ -355,7 +360,11 @@ def test_a_vm_borrows_through_a_chain_of_expandable_pools_up_to_the_root():
         assert usage(snap, name)["reservationUsedForVm"] == 8192
         assert unreserved(snap, name) == 0
     assert_refused(
-        check_power_on(snap, vm_id(snap, "more")), pool="host", resource="memory", requested=1, unreserved=0
+        check_power_on(snap, vm_id(snap, "more")),
+        pool="host",
+        resource="memory",
+        requested=1,
+        unreserved=0,
     )
 
 
@@ -374,7 +383,11 @@ def test_powered_off_vms_consume_nothing():
     snap = powered_on(snap, "small")
     assert usage(snap, "host")["reservationUsed"] == 4096
     assert_refused(
-        check_power_on(snap, vm_id(snap, "big")), pool="host", resource="memory", requested=4096, unreserved=0
+        check_power_on(snap, vm_id(snap, "big")),
+        pool="host",
+        resource="memory",
+        requested=4096,
+        unreserved=0,
     )
 
     snap = powered_off(snap, "small")
@@ -390,7 +403,11 @@ def test_power_on_is_refused_for_the_resource_that_is_short():
     )
 
     assert_refused(
-        check_power_on(snap, vm_id(snap, "hungry")), pool="host", resource="cpu", requested=4001, unreserved=4000
+        check_power_on(snap, vm_id(snap, "hungry")),
+        pool="host",
+        resource="cpu",
+        requested=4001,
+        unreserved=4000,
     )
 
 
@@ -442,7 +459,11 @@ def test_a_vm_limit_below_its_reservation_is_invalid():
 
     decision = check_reconfigure_vm(snap, vm_id(snap, "idle"), cpu=reserve(1000, limit=999))
 
-    assert (decision.admitted, decision.fault, decision.resource) == (False, INVALID_ARGUMENT, "cpu")
+    assert (decision.admitted, decision.fault, decision.resource) == (
+        False,
+        INVALID_ARGUMENT,
+        "cpu",
+    )
     assert set(decision.fields) == {"cpu.limit"}
     assert check_reconfigure_vm(snap, vm_id(snap, "idle"), cpu=reserve(1000, limit=1000)).admitted
 
@@ -504,7 +525,9 @@ def test_a_borrowing_pool_cannot_become_fixed():
 def test_a_pool_limit_below_its_own_reservation_is_invalid():
     snap = pool_with_vms(expandable(4096))
 
-    decision = check_reconfigure_pool(snap, pool_id(snap, "RP"), memory=expandable(4096, limit=4000))
+    decision = check_reconfigure_pool(
+        snap, pool_id(snap, "RP"), memory=expandable(4096, limit=4000)
+    )
 
     assert (decision.admitted, decision.fault) == (False, INVALID_ARGUMENT)
     assert set(decision.fields) == {"memory.limit"}
@@ -514,7 +537,9 @@ def test_a_pool_limit_below_its_own_reservation_is_invalid():
     ("reservation", "admitted"),
     [(3072, True), (4096, True), (4097, False)],
 )
-def test_raising_a_pool_reservation_asks_only_for_what_it_did_not_already_borrow(reservation, admitted):
+def test_raising_a_pool_reservation_asks_only_for_what_it_did_not_already_borrow(
+    reservation, admitted
+):
     # RP reserves 1024 MB but holds 3072 (it borrows 2048); "other" holds 4096 at the root.
     snap = (
         Tree(memory_mb=8192)
@@ -556,7 +581,9 @@ def test_a_refused_move_reports_why():
     decision = check_move(snap, pool_id(snap, "FULL"), vm_ids=[vm_id(snap, "mover")])
 
     assert_refused(decision, pool="FULL", resource="memory", requested=1024, unreserved=0)
-    assert decision.message.startswith('Insufficient resources to satisfy configured reservation: "FULL"')
+    assert decision.message.startswith(
+        'Insufficient resources to satisfy configured reservation: "FULL"'
+    )
 
 
 def test_a_vm_moves_into_a_pool_with_room_and_a_powered_off_one_anywhere():
@@ -567,7 +594,9 @@ def test_a_vm_moves_into_a_pool_with_room_and_a_powered_off_one_anywhere():
 
     moved = moved_vm(snap, "mover", "ROOMY")
     assert usage(moved, "ROOMY")["reservationUsed"] == 1024
-    assert usage(moved, "host")["reservationUsed"] == 2048 + 4096 + 1024  # pools' R, not the VM again
+    assert (
+        usage(moved, "host")["reservationUsed"] == 2048 + 4096 + 1024
+    )  # pools' R, not the VM again
 
 
 def test_a_pool_cannot_move_into_itself_or_below_itself():
@@ -622,7 +651,9 @@ def test_a_moved_vm_keeps_its_allocation_and_its_share_percentage_follows_its_ne
     tree.vm("stay-a", "A", memory_mb=4096)  # normal: 40960 shares
     tree.vm("stay-b", "B", memory_mb=2048, memory=Allocation(shares_level="low"))  # 10240 shares
     snap = tree.snapshot()
-    before = {row.name: row.percent for row in share_percentages(snap, pool_id(snap, "A"), "memory")}
+    before = {
+        row.name: row.percent for row in share_percentages(snap, pool_id(snap, "A"), "memory")
+    }
     assert before == {"traveller": 50.0, "stay-a": 50.0}
 
     assert check_move(snap, pool_id(snap, "B"), vm_ids=[vm_id(snap, "traveller")]).admitted
@@ -634,7 +665,9 @@ def test_a_moved_vm_keeps_its_allocation_and_its_share_percentage_follows_its_ne
         "stay-b": (10240, 20.0),
         "traveller": (40960, 80.0),
     }
-    assert [row.name for row in share_percentages(moved, pool_id(moved, "A"), "memory")] == ["stay-a"]
+    assert [row.name for row in share_percentages(moved, pool_id(moved, "A"), "memory")] == [
+        "stay-a"
+    ]
 
 
 # --------------------------------------------------------------------------- deletion
@@ -676,14 +709,17 @@ def test_the_root_pool_cannot_be_deleted():
 
 
 def shrunk_host() -> TreeSnapshot:
-    """The host lost memory: two fixed pools of 3072 MB on a 4096 MB root."""
+    """The host lost memory: pools reserving 6656 MB on a 4096 MB root."""
     return (
         Tree(memory_mb=4096)
         .pool("RP-1", memory=fixed(3072))
         .pool("RP-2", memory=fixed(3072))
+        .pool("RP-3", memory=expandable(512))
         .vm("inside", "RP-1", on=True, memory=reserve(1024))
         .vm("waiting", "RP-1", memory=reserve(1024))
         .vm("outside", memory=reserve(1))
+        .vm("own-slack", "RP-3", memory=reserve(512))
+        .vm("borrower", "RP-3", memory=reserve(513))
         .snapshot()
     )
 
@@ -692,10 +728,11 @@ def test_an_overcommitted_tree_shows_nothing_unreserved_at_the_root():
     snap = shrunk_host()
 
     assert [(v.kind, v.name, v.resource, v.excess) for v in violations(snap)] == [
-        ("fixed_reservation_exceeded", "host", "memory", 2048)
+        ("fixed_reservation_exceeded", "host", "memory", 2560)
     ]
     assert usage(snap, "host")["unreservedForVm"] == 0
     assert usage(snap, "RP-1")["unreservedForVm"] == 2048  # its own reservation still holds
+    assert usage(snap, "RP-3")["unreservedForVm"] == 512  # its own slack, nothing borrowed
 
 
 def test_an_overcommitted_tree_admits_what_does_not_make_it_worse():
@@ -704,12 +741,48 @@ def test_an_overcommitted_tree_admits_what_does_not_make_it_worse():
     assert check_power_off(snap, vm_id(snap, "inside")).admitted
     assert check_reconfigure_pool(snap, pool_id(snap, "RP-2"), memory=fixed(1024)).admitted
     assert check_power_on(snap, vm_id(snap, "waiting")).admitted  # inside RP-1's own reservation
+    assert check_power_on(snap, vm_id(snap, "own-slack")).admitted
     assert_refused(
-        check_power_on(snap, vm_id(snap, "outside")), pool="host", resource="memory", requested=1, unreserved=0
+        check_power_on(snap, vm_id(snap, "borrower")),
+        pool="host",
+        resource="memory",
+        requested=513,
+        unreserved=512,
+    )
+    assert_refused(
+        check_power_on(snap, vm_id(snap, "outside")),
+        pool="host",
+        resource="memory",
+        requested=1,
+        unreserved=0,
     )
 
 
 # --------------------------------------------------------------------------- runtime
+
+
+def test_the_root_is_fixed_whatever_its_expandable_flag_says():
+    root = PoolNode(1, "host", None, expandable(20000, 20000), expandable(4096, 4096))
+    snap = TreeSnapshot.build([root], [VmNode(1, "big", 1, False, 1, 8192, memory=reserve(4097))])
+
+    assert usage(snap, "host")["unreservedForVm"] == 4096
+    assert_refused(
+        check_power_on(snap, 1), pool="host", resource="memory", requested=4097, unreserved=4096
+    )
+
+
+def test_violations_list_what_is_wrong_with_stored_values():
+    snap = (
+        Tree(memory_mb=8192)
+        .pool("RP", cpu=Allocation(2000, 1000))
+        .vm("greedy", memory_mb=1024, memory=reserve(2048))
+        .snapshot()
+    )
+
+    assert [(v.kind, v.entity, v.name, v.resource, v.excess) for v in violations(snap)] == [
+        ("limit_below_reservation", "pool", "RP", "cpu", 1000),
+        ("reservation_above_memory", "vm", "greedy", "memory", 1024),
+    ]
 
 
 def test_max_usage_is_the_smallest_limit_up_to_the_root():
@@ -723,7 +796,10 @@ def test_max_usage_is_the_smallest_limit_up_to_the_root():
         .snapshot()
     )
 
-    max_usage = {name: usage(snap, name)["maxUsage"] for name in ("host", "CAPPED", "WIDER", "NARROWER", "FREE", "OPEN")}
+    max_usage = {
+        name: usage(snap, name)["maxUsage"]
+        for name in ("host", "CAPPED", "WIDER", "NARROWER", "FREE", "OPEN")
+    }
 
     assert max_usage == {
         "host": 16384,
@@ -810,7 +886,12 @@ def test_share_percentages_count_every_child_unless_asked_for_running_ones():
 
 def test_a_valid_allocation_has_no_field_errors():
     assert validate_allocation(Allocation(), "memory") == {}
-    assert validate_allocation(Allocation(1024, 1024, False, "custom", 10), "memory", configured_memory_mb=1024) == {}
+    assert (
+        validate_allocation(
+            Allocation(1024, 1024, False, "custom", 10), "memory", configured_memory_mb=1024
+        )
+        == {}
+    )
     assert validate_allocation(Allocation(0, 0), "cpu") == {}  # a limit of 0 is a limit
 
 
@@ -824,7 +905,11 @@ def test_a_valid_allocation_has_no_field_errors():
         (Allocation(shares_level="extreme"), "shares_level", "Unknown shares level"),
         (Allocation(shares_level="custom"), "shares", "positive"),
         (Allocation(shares_level="custom", shares=-5), "shares", "positive"),
-        (Allocation(reservation=4097), "reservation", "cannot exceed the configured memory (4096 MB)"),
+        (
+            Allocation(reservation=4097),
+            "reservation",
+            "cannot exceed the configured memory (4096 MB)",
+        ),
     ],
 )
 def test_bad_allocation_values_get_field_errors(alloc, field, text):
@@ -837,7 +922,9 @@ def test_bad_allocation_values_get_field_errors(alloc, field, text):
 def test_creating_a_pool_with_bad_values_is_refused_with_field_errors():
     snap = Tree().snapshot()
 
-    decision = check_create_pool(snap, snap.root_id, cpu=Allocation(-5), memory=Allocation(shares_level="custom"))
+    decision = check_create_pool(
+        snap, snap.root_id, cpu=Allocation(-5), memory=Allocation(shares_level="custom")
+    )
 
     assert (decision.admitted, decision.fault) == (False, INVALID_ARGUMENT)
     assert set(decision.fields) == {"cpu.reservation", "memory.shares"}

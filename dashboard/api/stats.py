@@ -1,0 +1,102 @@
+"""The stats action of the hosts, pools and VMs viewsets, and the counter catalogue endpoint.
+
+`GET /api/{hosts|pools|vms}/{id}/stats/?counters=mem.granted.average,...&interval=20&start=&end=`
+answers `{"interval", "start", "end", "timestamps": [ISO, oldest first], "series": {key: [...]}}`
+(dashboard.stats explains the range rules). `GET /api/counters/[?entity=vm]` lists the catalogue.
+"""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from dashboard.counters import ENTITY_KINDS, ROLLUPS, catalogue_json
+from dashboard.stats import MAX_COUNTERS, StatsQueryError, parse_query, run_query
+from hostsim.models import INTERVALS
+
+_STATS_PARAMETERS = [
+    OpenApiParameter(
+        "counters",
+        str,
+        description=(
+            f"Comma-separated counter names with a rollup ({', '.join(ROLLUPS)}), at most "
+            f"{MAX_COUNTERS}; default: the entity's Overview chart. See /api/counters/."
+        ),
+    ),
+    OpenApiParameter(
+        "interval", int, enum=list(INTERVALS), description="Sample interval in seconds (default 20)."
+    ),
+    OpenApiParameter(
+        "start", OpenApiTypes.DATETIME, description="Exclusive start (ISO 8601; naive means UTC)."
+    ),
+    OpenApiParameter(
+        "end", OpenApiTypes.DATETIME, description="Inclusive end; default: the latest sample."
+    ),
+]
+
+_StatsResponse = inline_serializer(
+    "StatsResponse",
+    {
+        "interval": serializers.IntegerField(),
+        "start": serializers.DateTimeField(allow_null=True),
+        "end": serializers.DateTimeField(allow_null=True),
+        "timestamps": serializers.ListField(child=serializers.DateTimeField()),
+        "series": serializers.DictField(
+            child=serializers.ListField(child=serializers.FloatField(allow_null=True))
+        ),
+    },
+)
+
+
+class StatsActionMixin:
+    """Mixed into a ModelViewSet: adds `GET {id}/stats/` for the viewset's entity kind.
+
+    The viewset's own permission classes and queryset apply (`get_object`), so reading stats
+    needs the same view permission as reading the object.
+    """
+
+    stats_entity_kind: str = ""
+
+    @extend_schema(parameters=_STATS_PARAMETERS, responses=_StatsResponse)
+    @action(detail=True, methods=["get"])
+    def stats(self, request, pk=None):
+        entity = self.get_object()
+        try:
+            query = parse_query(self.stats_entity_kind, entity.pk, request.query_params)
+        except StatsQueryError as exc:
+            raise ValidationError({name: [text] for name, text in exc.fields.items()}) from exc
+        return Response(run_query(query))
+
+
+class CounterCatalogueView(APIView):
+    """The performance counters the lab keeps: name, label, unit, rollups, stats type, entities."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("entity", str, enum=list(ENTITY_KINDS))],
+        responses=inline_serializer(
+            "Counter",
+            {
+                "name": serializers.CharField(),
+                "label": serializers.CharField(),
+                "unit": serializers.CharField(),
+                "rollups": serializers.ListField(child=serializers.CharField()),
+                "statsType": serializers.CharField(),
+                "entities": serializers.ListField(child=serializers.CharField()),
+                "description": serializers.CharField(),
+                "labOwn": serializers.BooleanField(),
+                "colour": serializers.CharField(),
+            },
+            many=True,
+        ),
+    )
+    def get(self, request):
+        entity = request.query_params.get("entity")
+        if entity is not None and entity not in ENTITY_KINDS:
+            raise ValidationError({"entity": [f"Entity must be one of {', '.join(ENTITY_KINDS)}."]})
+        return Response(catalogue_json(entity))

@@ -1,0 +1,237 @@
+"""The pages: inventory, and Summary / Monitor > Performance for hosts, pools and VMs.
+
+Every page needs a login (LoginRequiredMiddleware) and the object's view permission (403 without
+it, 404 for an unknown id), through dashboard.groups.check_access like the websocket. Views only
+gather what the templates show; live numbers come later over the websocket.
+"""
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_safe
+
+from dashboard.counters import catalogue_json, overview_keys
+from dashboard.groups import Verdict, change_permission, check_access, view_permission
+from dashboard.stats import TIMESPAN_INTERVALS, StatsQuery, latest_sample_time, run_query
+from dashboard.views import summaries
+from hostsim.models import (
+    INTERVAL_RETENTION,
+    MMU_MODE_CHOICES,
+    REALTIME_INTERVAL,
+    SHARE_RATE_MAX_RANGE,
+    SHARE_SCAN_GHZ_RANGE,
+    SHARE_SCAN_TIME_RANGE,
+    Host,
+    PowerState,
+    VirtualMachine,
+)
+from pools.models import ResourcePool
+
+API_COLLECTIONS = {"host": "hosts", "pool": "pools", "vm": "vms"}
+PERFORMANCE_VIEWS = {
+    "host": ("overview", "advanced", "esxtop"),
+    "pool": ("overview", "advanced"),
+    "vm": ("overview", "advanced"),
+}
+FAST_FORWARD_CHOICES = [(300, "5 minutes"), (3600, "1 hour"), (6 * 3600, "6 hours"), (86400, "1 day")]
+
+
+def _visible(request, kind: str, pk: int):
+    access = check_access(request.user, kind, pk)
+    if access.verdict is Verdict.FORBIDDEN:
+        raise PermissionDenied(f"You may not view this {kind}.")
+    if not access.allowed:
+        raise Http404(f"No {kind} with id {pk}.")
+    return access.obj
+
+
+def _path(obj) -> list[dict]:
+    """Where the object sits: host, then the pools above it (the root pool is the host)."""
+    crumbs = []
+    pool = None
+    if isinstance(obj, VirtualMachine):
+        pool = obj.resource_pool
+    elif isinstance(obj, ResourcePool):
+        pool = obj.parent
+    while pool is not None and not pool.is_root:
+        crumbs.append({"kind": "pool", "name": pool.name, "url": reverse("dashboard:pool", args=[pool.pk])})
+        pool = pool.parent
+    if not isinstance(obj, Host):
+        host = obj.host
+        crumbs.append({"kind": "host", "name": host.name, "url": reverse("dashboard:host", args=[host.pk])})
+    return list(reversed(crumbs))
+
+
+def _header(kind: str, obj) -> dict:
+    if kind == "vm":
+        on = obj.power_state == PowerState.POWERED_ON
+        return {"icon": "vm-on" if on else "vm-off", "state": obj.get_power_state_display(), "state_on": on, "label": "Virtual Machine"}
+    if kind == "pool":
+        return {"icon": "pool", "state": "", "state_on": None, "label": "Resource Pool"}
+    return {"icon": "host", "state": "Connected", "state_on": True, "label": "Host"}
+
+
+def _object_context(request, kind: str, obj, tab: str) -> dict:
+    pk = obj.pk
+    api = f"/api/{API_COLLECTIONS[kind]}/{pk}/"
+    page = {
+        "kind": kind,
+        "id": pk,
+        "name": obj.name,
+        "wsPath": f"/ws/perf/{kind}/{pk}/",
+        "apiUrl": api,
+        "statsUrl": f"{api}stats/",
+        "realtimeInterval": REALTIME_INTERVAL,
+        "retention": {str(interval): seconds for interval, seconds in INTERVAL_RETENTION.items()},
+        "timespans": TIMESPAN_INTERVALS,
+    }
+    host_id = pk if kind == "host" else obj.host_id
+    clock = latest_sample_time("host", host_id, REALTIME_INTERVAL)
+    page["clock"] = clock.isoformat() if clock else None
+    if kind == "host":
+        page["esxtopUrl"] = reverse("dashboard:host-esxtop", args=[pk])
+    if kind == "vm":
+        page["poweredOn"] = obj.powered_on
+    return {
+        "kind": kind,
+        "obj": obj,
+        "tab": tab,
+        "selected_key": f"{kind}-{pk}",
+        "header": _header(kind, obj),
+        "crumbs": _path(obj),
+        "summary_url": reverse(f"dashboard:{kind}", args=[pk]),
+        "performance_url": reverse(f"dashboard:{kind}-performance", args=[pk]),
+        "can_change": request.user.has_perm(change_permission(kind)),
+        "page": page,
+    }
+
+
+def _lab_context(kind: str, obj) -> dict:
+    if kind == "vm":
+        return {"mmu_modes": MMU_MODE_CHOICES}
+    if kind == "host":
+        return {
+            "tps_settings": [
+                ("Mem.ShareScanTime", obj.share_scan_time, *SHARE_SCAN_TIME_RANGE, "minutes to scan each VM once"),
+                ("Mem.ShareScanGHz", obj.share_scan_ghz, *SHARE_SCAN_GHZ_RANGE, "MB/s per GHz of host CPU; 0 turns sharing off"),
+                ("Mem.ShareRateMax", obj.share_rate_max, *SHARE_RATE_MAX_RANGE, "pages/s per VM at most"),
+            ],
+            "salting": obj.share_force_salting,
+            "salting_choices": Host._meta.get_field("share_force_salting").choices,
+            "fast_forward_choices": FAST_FORWARD_CHOICES,
+        }
+    return {}
+
+
+# --------------------------------------------------------------------------- inventory
+
+
+@require_safe
+def inventory(request):
+    hosts = []
+    if request.user.has_perm(view_permission("host")):
+        counts: dict[int, list[int]] = {}
+        for host_id, state in VirtualMachine.objects.values_list("host_id", "power_state"):
+            on_total = counts.setdefault(host_id, [0, 0])
+            on_total[0] += state == PowerState.POWERED_ON
+            on_total[1] += 1
+        for host in Host.objects.order_by("name"):
+            usage = summaries.host_usage(host)
+            on, total = counts.get(host.pk, (0, 0))
+            hosts.append({"host": host, "usage": usage, "vms_on": on, "vms_total": total})
+    return render(request, "dashboard/inventory.html", {"hosts": hosts, "selected_key": ""})
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+@require_safe
+def host_summary(request, pk):
+    host = _visible(request, "host", pk)
+    root = ResourcePool.objects.filter(host=host, is_root=True).first()
+    context = _object_context(request, "host", host, "summary")
+    context.update(
+        usage=summaries.host_usage(host),
+        root_pool=root,
+        root_allocation=summaries.allocation_rows(root) if root else [],
+        root_runtime=summaries.pool_runtime(root) if root else None,
+        vms=VirtualMachine.objects.filter(host=host).order_by("name"),
+        **_lab_context("host", host),
+    )
+    return render(request, "dashboard/host_summary.html", context)
+
+
+@require_safe
+def pool_summary(request, pk):
+    pool = _visible(request, "pool", pk)
+    context = _object_context(request, "pool", pool, "summary")
+    context.update(
+        allocation=summaries.allocation_rows(pool),
+        runtime=summaries.pool_runtime(pool),
+        memory=summaries.pool_memory(pool),
+        child_pools=pool.children.order_by("name"),
+        child_vms=pool.vms.order_by("name"),
+        host_usage=summaries.host_usage(pool.host),
+    )
+    return render(request, "dashboard/pool_summary.html", context)
+
+
+@require_safe
+def vm_summary(request, pk):
+    vm = _visible(request, "vm", pk)
+    context = _object_context(request, "vm", vm, "summary")
+    context.update(
+        memory=summaries.vm_memory(vm),
+        allocation=summaries.allocation_rows(vm),
+        host_usage=summaries.host_usage(vm.host),
+        operations=vm.guest_operations.order_by("-id")[:5],
+        **_lab_context("vm", vm),
+    )
+    return render(request, "dashboard/vm_summary.html", context)
+
+
+# --------------------------------------------------------------------------- performance
+
+
+def _performance(request, kind: str, pk: int):
+    obj = _visible(request, kind, pk)
+    views = PERFORMANCE_VIEWS[kind]
+    view = request.GET.get("view", views[0])
+    if view not in views:
+        view = views[0]
+    context = _object_context(request, kind, obj, "performance")
+    page = context["page"]
+    page["view"] = view
+    page["counters"] = catalogue_json(kind)
+    page["overview"] = overview_keys(kind)
+    context.update(
+        view=view,
+        views=views,
+        initial=run_query(StatsQuery(kind, obj.pk, tuple(overview_keys(kind)))) if view == "overview" else None,
+        esxtop=summaries.esxtop(obj) if view == "esxtop" else None,
+        **_lab_context(kind, obj),
+    )
+    return render(request, "dashboard/performance.html", context)
+
+
+@require_safe
+def host_performance(request, pk):
+    return _performance(request, "host", pk)
+
+
+@require_safe
+def pool_performance(request, pk):
+    return _performance(request, "pool", pk)
+
+
+@require_safe
+def vm_performance(request, pk):
+    return _performance(request, "vm", pk)
+
+
+@require_safe
+def host_esxtop(request, pk):
+    """The esxtop panel alone, for the host page to refresh after each sample."""
+    host = _visible(request, "host", pk)
+    return render(request, "dashboard/_esxtop.html", {"esxtop": summaries.esxtop(host), "obj": host})

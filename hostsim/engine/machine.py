@@ -1,0 +1,113 @@
+"""Machine memory: the host's frames, what each holds, how many guest pages map it, which are free.
+
+Each machine frame has a content id (uint64; 0 is the zero page, see `content`) and a reference
+count (int32: the number of guest pages whose pmap entry points at it). Free frames are handed out
+in a seeded pseudo-random order, so the frames of different VMs are interleaved in machine memory
+and never contiguous per VM (DESIGN.md 4). Frames freed later are reused first (LIFO), which keeps
+the list of released frames no longer than what was actually released.
+
+VMkernel memory and per-VM overhead are not modelled page by page: they are a count of frames
+`reserved` out of the same total, so host consumed = frames in use + reserved.
+"""
+
+import math
+
+import numpy as np
+
+from hostsim.engine.pagelist import PageList
+
+PAGE_SIZE_KB = 4  # ESXi backs guest memory with 4 KiB small pages (large pages are not modelled)
+PAGES_PER_MB = 1024 // PAGE_SIZE_KB
+
+
+def mb_to_pages(mb: float) -> int:
+    return int(round(mb * PAGES_PER_MB))
+
+
+class MachineMemory:
+    def __init__(self, frames: int, rng: np.random.Generator):
+        self.frames = frames
+        self.content = np.zeros(frames, np.uint64)
+        self.refcount = np.zeros(frames, np.int32)
+        self.in_use = 0  # frames with refcount >= 1
+        self.shared_frames = 0  # frames with refcount >= 2 ("shared common")
+        self.reserved = 0  # VMkernel and VM overhead, in frames
+        self._released = PageList()
+        # Frames never handed out yet, in the order fresh(k) = (stride * k + offset) mod frames:
+        # an affine bijection of the frame numbers, so no free list of every frame is stored.
+        self._fresh_next = 0
+        self._fresh_stride = coprime_stride(frames, rng)
+        self._fresh_offset = int(rng.integers(frames))
+
+    @property
+    def free(self) -> int:
+        return self.frames - self.in_use - self.reserved
+
+    def take(self, n: int) -> np.ndarray:
+        """`n` free frames (the caller checked `free`), zeroed, each with one reference.
+
+        ESX Server zeroes newly allocated machine pages so nothing leaks between VMs
+        (Waldspurger 2002, footnote 2).
+        """
+        if n > self.free:
+            raise RuntimeError(f"asked for {n} frames with only {self.free} free")
+        reused = self._released.pop_newest(n)
+        fresh = n - reused.size
+        if fresh:
+            k = np.arange(self._fresh_next, self._fresh_next + fresh, dtype=np.int64)
+            self._fresh_next += fresh
+            fresh_frames = ((k * self._fresh_stride + self._fresh_offset) % self.frames).astype(np.int32)
+            frames = np.concatenate([reused, fresh_frames]) if reused.size else fresh_frames
+        else:
+            frames = reused
+        self.content[frames] = 0
+        self.refcount[frames] = 1
+        self.in_use += n
+        return frames
+
+    def release(self, frames: np.ndarray) -> None:
+        """Give back frames nothing maps any more (their reference count already reached 0)."""
+        if not len(frames):
+            return
+        self.refcount[frames] = 0
+        self._released.push(frames)
+        self.in_use -= len(frames)
+
+    @property
+    def nbytes(self) -> int:
+        return self.content.nbytes + self.refcount.nbytes + self._released.nbytes
+
+    def to_state(self) -> dict:
+        return {
+            "frames": self.frames,
+            "content": self.content,
+            "refcount": self.refcount,
+            "in_use": self.in_use,
+            "shared_frames": self.shared_frames,
+            "reserved": self.reserved,
+            "released": self._released.view().copy(),
+            "fresh": [self._fresh_next, self._fresh_stride, self._fresh_offset],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> "MachineMemory":
+        machine = cls.__new__(cls)
+        machine.frames = state["frames"]
+        machine.content = state["content"]
+        machine.refcount = state["refcount"]
+        machine.in_use = state["in_use"]
+        machine.shared_frames = state["shared_frames"]
+        machine.reserved = state["reserved"]
+        machine._released = PageList(state["released"])
+        machine._fresh_next, machine._fresh_stride, machine._fresh_offset = state["fresh"]
+        return machine
+
+
+def coprime_stride(n: int, rng: np.random.Generator) -> int:
+    """A random stride in the middle of [1, n) that is coprime with n (so k -> stride*k mod n is a bijection)."""
+    if n <= 2:
+        return 1
+    stride = int(rng.integers(n // 4, 3 * n // 4)) | 1
+    while math.gcd(stride, n) != 1:
+        stride += 2
+    return stride % n or 1

@@ -1,0 +1,350 @@
+"""Admin for hosts, resource pools and VMs, with admission control on every form.
+
+Forms run the real service in a transaction that is rolled back (`preview`), so a refusal shows
+on the field it concerns with vSphere's numbers; saving runs the service again under its locks.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.utils.html import format_html
+
+from hostsim.models import Host, VirtualMachine
+from pools import services
+from pools.admission import Allocation
+from pools.errors import AdmissionDenied, InvalidOperation
+from pools.models import ResourcePool
+from pools.shares import share_percentages
+
+_PREFIX = {"cpu": "cpu", "memory": "mem"}
+# Admission field keys ("memory.reservation") -> model field names ("mem_reservation").
+_FIELD_OF = {
+    f"{resource}.{part}": f"{prefix}_{name}"
+    for resource, prefix in _PREFIX.items()
+    for part, name in (("reservation", "reservation"), ("limit", "limit"), ("shares_level", "shares_level"),
+                       ("shares", "shares"), ("expandable", "expandable"))
+}
+
+
+class _Preview(Exception):
+    pass
+
+
+def preview(operation, *args, **kwargs) -> Exception | None:
+    """Run a service and roll everything back: the refusal it would raise, or None."""
+    try:
+        with transaction.atomic():
+            operation(*args, **kwargs)
+            raise _Preview
+    except _Preview:
+        return None
+    except (AdmissionDenied, InvalidOperation) as refusal:
+        return refusal
+
+
+def add_refusal(form: forms.ModelForm, refusal: Exception) -> None:
+    """Show a refusal on the fields it concerns (or on the form when it concerns none)."""
+    if isinstance(refusal, AdmissionDenied):
+        field = f"{_PREFIX.get(refusal.resource, 'mem')}_reservation"
+        form.add_error(field if field in form.fields else None, str(refusal))
+        return
+    placed = False
+    for key, message in getattr(refusal, "fields", {}).items():
+        field = _FIELD_OF.get(key, key)
+        if field in form.fields:
+            form.add_error(field, message)
+            placed = True
+    if not placed:
+        form.add_error(None, str(refusal))
+
+
+def form_allocation(data: dict, resource: str, expandable: bool | None = None) -> Allocation:
+    prefix = _PREFIX[resource]
+    return Allocation(
+        reservation=data.get(f"{prefix}_reservation", 0),
+        limit=data.get(f"{prefix}_limit", -1),
+        expandable=data.get(f"{prefix}_expandable", False) if expandable is None else expandable,
+        shares_level=data.get(f"{prefix}_shares_level", "normal"),
+        shares=data.get(f"{prefix}_shares") or 0,
+    )
+
+
+ALLOCATION_FIELDSETS = (
+    ("CPU (MHz)", {"fields": ("cpu_reservation", "cpu_limit", "cpu_shares_level", "cpu_shares")}),
+    ("Memory (MB)", {"fields": ("mem_reservation", "mem_limit", "mem_shares_level", "mem_shares")}),
+)
+
+
+# --- hosts ---------------------------------------------------------------------------------------
+
+
+class HostForm(forms.ModelForm):
+    class Meta:
+        model = Host
+        fields = ["name", "memory_mb", "cpu_mhz", "hardware_mmu", "share_scan_time", "share_scan_ghz",
+                  "share_rate_max", "share_force_salting", "seed"]
+
+    def clean(self):
+        data = super().clean()
+        if self.errors or self.instance.pk is None:
+            return data
+        changes = {name: data[name] for name in self.Meta.fields if name in data}
+        refusal = preview(services.update_host, self.instance, **changes)
+        if refusal:
+            add_refusal(self, refusal)
+        return data
+
+
+@admin.register(Host)
+class HostAdmin(admin.ModelAdmin):
+    form = HostForm
+    list_display = ("name", "memory_mb", "cpu_mhz", "hardware_mmu", "share_scan_time", "share_force_salting")
+    fieldsets = (
+        (None, {"fields": ("name", "memory_mb", "cpu_mhz", "hardware_mmu", "seed")}),
+        ("Transparent page sharing (ESXi advanced settings)", {
+            "fields": ("share_scan_time", "share_scan_ghz", "share_rate_max", "share_force_salting"),
+        }),
+    )
+
+    def save_model(self, request, obj, form, change):
+        fields = {name: form.cleaned_data[name] for name in form.Meta.fields}
+        if change:
+            services.update_host(Host.objects.get(pk=obj.pk), **fields)
+        else:
+            obj.pk = services.create_host(**fields).pk
+
+
+# --- resource pools ------------------------------------------------------------------------------
+
+
+class PoolForm(forms.ModelForm):
+    class Meta:
+        model = ResourcePool
+        fields = ["host", "parent", "name", "cpu_reservation", "cpu_limit", "cpu_expandable", "cpu_shares_level",
+                  "cpu_shares", "mem_reservation", "mem_limit", "mem_expandable", "mem_shares_level", "mem_shares"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "parent" in self.fields:
+            self.fields["parent"].required = True
+        for name in ("cpu_shares", "mem_shares"):
+            if name in self.fields:
+                self.fields[name].help_text = "Only for custom shares; other levels follow vSphere's table."
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        parent = data.get("parent")
+        if self.instance.pk is None and parent is not None and data.get("host") and parent.host_id != data["host"].pk:
+            self.add_error("parent", "The parent pool must be on the same host.")
+            return data
+        cpu, memory = form_allocation(data, "cpu"), form_allocation(data, "memory")
+        if self.instance.pk is None:
+            refusal = preview(services.create_pool, parent, data.get("name", ""), cpu, memory)
+        else:
+            if parent is not None and parent.pk != self.instance.parent_id:
+                refusal = preview(services.move_into, parent, [], [self.instance])
+                if refusal:
+                    add_refusal(self, refusal)
+                    return data
+            refusal = preview(services.update_pool, self.instance, name=data.get("name"), cpu=cpu, memory=memory)
+        if refusal:
+            add_refusal(self, refusal)
+        return data
+
+
+@admin.register(ResourcePool)
+class ResourcePoolAdmin(admin.ModelAdmin):
+    form = PoolForm
+    list_display = ("tree_name", "host", "cpu_summary", "memory_summary", "cpu_share_percent", "memory_share_percent")
+    list_filter = ("host",)
+    fieldsets = (
+        (None, {"fields": ("host", "parent", "name")}),
+        ("CPU (MHz)", {"fields": ("cpu_reservation", "cpu_expandable", "cpu_limit", "cpu_shares_level", "cpu_shares")}),
+        ("Memory (MB)", {"fields": ("mem_reservation", "mem_expandable", "mem_limit", "mem_shares_level", "mem_shares")}),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("host", "parent")
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        if obj.is_root:
+            return [f for fs in self.fieldsets for f in fs[1]["fields"]]
+        return ("host",)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and not (obj and obj.is_root)
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        self._tree_cache = {}
+        # Each pool right below its parent, as in the inventory tree: ids alone put a pool created
+        # (or moved) later below unrelated ones, and the indentation would then lie.
+        changelist.result_list = sorted(changelist.result_list, key=self._tree_position)
+        return changelist
+
+    def _tree_position(self, pool):
+        snap, _ = self._host_view(pool)
+        return (pool.host.name, pool.host_id, snap.preorder().index(pool.pk))
+
+    def _host_view(self, pool):
+        cache = getattr(self, "_tree_cache", None)
+        if cache is None:
+            cache = self._tree_cache = {}
+        if pool.host_id not in cache:
+            snap = services.snapshot(pool.host_id)
+            cache[pool.host_id] = (snap, services.runtime(pool.host_id))
+        return cache[pool.host_id]
+
+    @admin.display(description="Resource pool")
+    def tree_name(self, pool):
+        snap, _ = self._host_view(pool)
+        depth = len(snap.ancestors(pool.pk))
+        return format_html('<span style="padding-left:{}em">{}{}</span>', depth * 1.5, "└ " if depth else "", pool.name)
+
+    def _summary(self, pool, resource):
+        _, runtime = self._host_view(pool)
+        figures = runtime.get(pool.pk, {}).get(resource, {})
+        unit = "MHz" if resource == "cpu" else "MB"
+        return format_html("used {} {} · unreserved {} {}", figures.get("reservationUsed", 0), unit,
+                           figures.get("unreservedForVm", 0), unit)
+
+    @admin.display(description="CPU reservation")
+    def cpu_summary(self, pool):
+        return self._summary(pool, "cpu")
+
+    @admin.display(description="Memory reservation")
+    def memory_summary(self, pool):
+        return self._summary(pool, "memory")
+
+    def _share_percent(self, pool, resource):
+        if pool.parent_id is None:
+            return "100 %"
+        snap, _ = self._host_view(pool)
+        for child in share_percentages(snap, pool.parent_id, resource):
+            if child.kind == "pool" and child.id == pool.pk:
+                return f"{child.percent:.1f} %"
+        return "-"
+
+    @admin.display(description="CPU shares %")
+    def cpu_share_percent(self, pool):
+        return self._share_percent(pool, "cpu")
+
+    @admin.display(description="Memory shares %")
+    def memory_share_percent(self, pool):
+        return self._share_percent(pool, "memory")
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        cpu, memory = form_allocation(data, "cpu"), form_allocation(data, "memory")
+        if not change:
+            obj.pk = services.create_pool(data["parent"], data["name"], cpu, memory).pk
+            return
+        current = ResourcePool.objects.get(pk=obj.pk)
+        if data["parent"].pk != current.parent_id:
+            services.move_into(data["parent"], [], [current])
+        services.update_pool(current, name=data["name"], cpu=cpu, memory=memory)
+
+    def get_deleted_objects(self, objs, request):
+        """Only the pools themselves go: their VMs and child pools move to the parent
+        (services.delete_pool), so none of them is listed as deleted or as protecting the pool."""
+        pools = list(objs)
+        perms_needed = {str(self.opts.verbose_name) for pool in pools if not self.has_delete_permission(request, pool)}
+        return [str(pool) for pool in pools], {self.opts.verbose_name_plural: len(pools)}, perms_needed, []
+
+    def delete_model(self, request, obj):
+        services.delete_pool(obj)
+
+    def delete_queryset(self, request, queryset):
+        for pool in queryset.order_by("-id"):
+            services.delete_pool(pool)
+
+
+# --- virtual machines ----------------------------------------------------------------------------
+
+VM_FORM_SETTINGS = ["name", "memory_mb", "vcpus", "guest_os", "workload", "mmu_mode", "pshare_enabled", "pshare_salt"]
+
+
+class VmForm(forms.ModelForm):
+    class Meta:
+        model = VirtualMachine
+        fields = ["host", "resource_pool", *VM_FORM_SETTINGS, "cpu_reservation", "cpu_limit", "cpu_shares_level",
+                  "cpu_shares", "mem_reservation", "mem_limit", "mem_shares_level", "mem_shares"]
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        pool = data.get("resource_pool")
+        host = data.get("host") or self.instance.host
+        if pool is not None and pool.host_id != host.pk:
+            self.add_error("resource_pool", "Choose a pool of this VM's host.")
+            return data
+        settings = {name: data[name] for name in VM_FORM_SETTINGS if name in data}
+        cpu, memory = form_allocation(data, "cpu", False), form_allocation(data, "memory", False)
+        if self.instance.pk is None:
+            refusal = preview(services.create_vm, host, pool=pool, cpu=cpu, memory=memory, **settings)
+        else:
+            refusal = None
+            if pool is not None and pool.pk != self.instance.resource_pool_id:
+                refusal = preview(services.move_into, pool, [self.instance], [])
+            refusal = refusal or preview(services.reconfigure_vm, self.instance, cpu=cpu, memory=memory, **settings)
+        if refusal:
+            add_refusal(self, refusal)
+        return data
+
+
+@admin.register(VirtualMachine)
+class VirtualMachineAdmin(admin.ModelAdmin):
+    form = VmForm
+    list_display = ("name", "host", "resource_pool", "power_state", "memory_mb", "vcpus", "guest_os", "workload",
+                    "mmu_mode", "pshare_enabled", "mem_reservation")
+    list_filter = ("host", "power_state", "guest_os", "workload")
+    actions = ["power_on", "power_off"]
+    fieldsets = (
+        (None, {"fields": ("host", "resource_pool", "name", "memory_mb", "vcpus", "guest_os", "workload")}),
+        ("Memory management", {"fields": ("mmu_mode", "pshare_enabled", "pshare_salt")}),
+        *ALLOCATION_FIELDSETS,
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("host",) if obj else ()
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        settings = {name: data[name] for name in VM_FORM_SETTINGS}
+        cpu, memory = form_allocation(data, "cpu", False), form_allocation(data, "memory", False)
+        if not change:
+            obj.pk = services.create_vm(data["host"], pool=data.get("resource_pool"), cpu=cpu, memory=memory, **settings).pk
+            return
+        current = VirtualMachine.objects.get(pk=obj.pk)
+        if data.get("resource_pool") and data["resource_pool"].pk != current.resource_pool_id:
+            services.move_into(data["resource_pool"], [current], [])
+        services.reconfigure_vm(current, cpu=cpu, memory=memory, **settings)
+
+    def delete_model(self, request, obj):
+        services.delete_vm(obj)
+
+    def delete_queryset(self, request, queryset):
+        for vm in queryset:
+            services.delete_vm(vm)
+
+    def _power(self, request, queryset, operation, verb):
+        for vm in queryset:
+            try:
+                operation(vm)
+            except (AdmissionDenied, InvalidOperation) as refusal:
+                self.message_user(request, f'Cannot power {verb} "{vm.name}": {refusal}', messages.ERROR)
+            else:
+                self.message_user(request, f'"{vm.name}" powered {verb}.', messages.SUCCESS)
+
+    @admin.action(description="Power on", permissions=["change"])
+    def power_on(self, request, queryset):
+        self._power(request, queryset, services.power_on, "on")
+
+    @admin.action(description="Power off", permissions=["change"])
+    def power_off(self, request, queryset):
+        self._power(request, queryset, services.power_off, "off")

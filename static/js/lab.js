@@ -1,0 +1,139 @@
+/* Lab controls (shown only with the change permission): each form calls the JSON API with the
+ * CSRF token and shows the answer, including the reason of a refusal. */
+(function () {
+  "use strict";
+
+  const lab = window.vmemlab;
+  const config = lab.config;
+  const UNITS = { memory: "MB", cpu: "MHz" };
+
+  function show(form, text, detail, isError) {
+    const element = form.querySelector("[data-message]");
+    element.hidden = false;
+    element.classList.toggle("is-error", Boolean(isError));
+    element.setAttribute("role", isError ? "alert" : "status");
+    element.textContent = text;
+    if (detail) {
+      const extra = document.createElement("span");
+      extra.className = "detail";
+      extra.textContent = detail;
+      element.appendChild(extra);
+    }
+  }
+
+  function refusal(data) {
+    const parts = [];
+    if (data.fault) parts.push(data.fault);
+    if (data.pool) parts.push("pool: " + data.pool);
+    const unit = UNITS[data.resource] || "";
+    if (data.resource) parts.push("resource: " + data.resource);
+    if (data.requested !== undefined && data.requested !== null) parts.push("requested: " + lab.formatNumber(data.requested) + " " + unit);
+    if (data.unreserved !== undefined && data.unreserved !== null) parts.push("unreserved: " + lab.formatNumber(data.unreserved) + " " + unit);
+    parts.push.apply(parts, lab.describeFields(data.fields));
+    return parts.join(" · ");
+  }
+
+  function showFailure(form, result, what) {
+    const data = result.data || {};
+    show(form, what + " refused: " + (data.error || "the server answered " + result.status + "."), refusal(data), true);
+  }
+
+  async function call(form, button, method, url, body, what, onSuccess) {
+    const buttons = Array.prototype.slice.call(form.querySelectorAll("button"));
+    const wasDisabled = buttons.map(function (b) { return b.disabled; });
+    buttons.forEach(function (b) { b.disabled = true; });
+    show(form, what + "…", "", false);
+    let result;
+    try {
+      result = await lab.api(method, url, body);
+    } finally {
+      buttons.forEach(function (b, index) { b.disabled = wasDisabled[index]; });
+    }
+    if (result.ok) onSuccess(result.data || {});
+    else showFailure(form, result, what);
+    return result;
+  }
+
+  function reloadSoon() {
+    window.setTimeout(function () { window.location.reload(); }, 900);
+  }
+
+  const handlers = {
+    power: function (form, submitter) {
+      const op = submitter && submitter.value === "power-off" ? "power-off" : "power-on";
+      const what = op === "power-on" ? "Power on" : "Power off";
+      return call(form, submitter, "POST", config.apiUrl + op + "/", {}, what, function () {
+        show(form, what + " done.", "Reloading the page…", false);
+        reloadSoon();
+      });
+    },
+    guest: function (form, submitter) {
+      const action = submitter ? submitter.value : "allocate";
+      let body;
+      if (action === "write") {
+        const fraction = Number(form.elements.fraction.value);
+        if (!(fraction >= 0 && fraction <= 1) || form.elements.fraction.value === "") {
+          show(form, "The fraction to rewrite must be between 0 and 1.", "", true);
+          return null;
+        }
+        body = { action: "write", fraction: fraction };
+      } else {
+        const mb = Number(form.elements.mb.value);
+        if (!Number.isInteger(mb) || mb <= 0) {
+          show(form, "The amount must be a positive whole number of MB.", "", true);
+          return null;
+        }
+        body = { action: action, mb: mb };
+      }
+      const label = { allocate: "Allocate", free: "Free", write: "Write" }[action] || action;
+      return call(form, submitter, "POST", config.apiUrl + "guest/", body, label, function () {
+        show(form, label + " queued: the guest does it at the next tick.", "", false);
+      });
+    },
+    pshare: function (form, submitter) {
+      const enabled = form.elements.pshareEnabled.checked;
+      return call(form, submitter, "PATCH", config.apiUrl, { pshareEnabled: enabled }, "Page sharing change", function () {
+        show(form, "sched.mem.pshare.enable is now " + (enabled ? "TRUE" : "FALSE") + ".", "Applied at the next tick.", false);
+      });
+    },
+    mmu: function (form, submitter) {
+      const mode = form.elements.mmuMode.value;
+      return call(form, submitter, "PATCH", config.apiUrl, { mmuMode: mode }, "MMU mode change", function () {
+        show(form, "CPU/MMU virtualization is now " + mode + ".", "Applied at the next tick.", false);
+      });
+    },
+    tps: function (form, submitter) {
+      const settings = {};
+      let problem = "";
+      form.querySelectorAll("input[type=number], select").forEach(function (input) {
+        const value = Number(input.value);
+        if (input.value === "" || !Number.isInteger(value)) problem = input.name + " must be a whole number.";
+        settings[input.name] = value;
+      });
+      if (problem) {
+        show(form, problem, "", true);
+        return null;
+      }
+      return call(form, submitter, "PATCH", config.apiUrl, { advancedSettings: settings }, "Settings change", function () {
+        show(form, "Advanced settings saved.", "The scanner uses them from the next tick.", false);
+      });
+    },
+    advance: function (form, submitter) {
+      const seconds = Number(form.elements.seconds.value);
+      return call(form, submitter, "POST", config.apiUrl + "advance/", { seconds: seconds }, "Fast-forward", function (data) {
+        const detail = data.from && data.to ? "Simulated " + new Date(data.from).toLocaleString() + " → " + new Date(data.to).toLocaleString() + "." : "";
+        show(form, "Fast-forward done.", detail, false);
+        document.dispatchEvent(new CustomEvent("vmemlab:reload"));
+      });
+    },
+  };
+
+  document.querySelectorAll("form.lab-form").forEach(function (form) {
+    const handler = handlers[form.dataset.lab];
+    if (!handler) return;
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      handler(form, event.submitter || form.querySelector("button[type=submit]"));
+    });
+  });
+})();

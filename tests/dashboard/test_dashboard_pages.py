@@ -1,0 +1,233 @@
+"""The server-rendered pages: access rules, the inventory tree, summaries, esxtop, escaping."""
+
+import json
+import re
+
+import pytest
+from dashboard_factories import T0, add_samples, make_host, make_pool, make_user, make_vm
+from django.test import Client
+
+from pools.admission import Allocation
+
+pytestmark = pytest.mark.django_db
+
+MARKUP = "<img src=x onerror=alert(1)>"
+ESCAPED = "&lt;img src=x onerror=alert(1)&gt;"
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def page_urls(host, pool, vm) -> list[str]:
+    return [
+        f"/hosts/{host.pk}/", f"/hosts/{host.pk}/performance/", f"/hosts/{host.pk}/performance/?view=esxtop",
+        f"/hosts/{host.pk}/esxtop/",
+        f"/pools/{pool.pk}/", f"/pools/{pool.pk}/performance/",
+        f"/vms/{vm.pk}/", f"/vms/{vm.pk}/performance/", f"/vms/{vm.pk}/performance/?view=advanced",
+    ]
+
+
+@pytest.fixture
+def pool(host):
+    return make_pool(host, "Production")
+
+
+def test_every_page_needs_a_login(host, pool, vm):
+    for url in ["/", *page_urls(host, pool, vm)]:
+        response = Client().get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/accounts/login/?next="), url
+
+
+def test_a_user_without_the_view_permission_gets_403_where_a_viewer_gets_200(host, pool, vm, stranger, viewer):
+    for url in page_urls(host, pool, vm):
+        assert logged_in(viewer).get(url).status_code == 200, url
+        refused = logged_in(stranger).get(url)
+        assert refused.status_code == 403, url
+        assert b"No permission" in refused.content
+
+
+def test_unknown_ids_are_404(viewer):
+    client = logged_in(viewer)
+    for url in ["/hosts/999/", "/pools/999/performance/", "/vms/999/", "/vms/999/performance/",
+                "/vms/99999999999999999999999/", "/hosts/999/esxtop/"]:
+        assert client.get(url).status_code == 404, url
+
+
+def test_unknown_api_paths_answer_json_not_html(viewer):
+    response = logged_in(viewer).get("/api/no-such-thing/")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]
+
+
+def test_the_tree_nests_pools_and_vms_under_their_host_with_power_state_icons(host, viewer):
+    parent = make_pool(host, "Production")
+    child = make_pool(host, "Databases", parent=parent)
+    running = make_vm(host, "db-running", pool=child)
+    stopped = make_vm(host, "web-stopped", pool=parent, on=False)
+    loose = make_vm(host, "in-root")
+    other_host = make_host("esx02")
+    html = logged_in(viewer).get("/").content.decode()
+    tree = html[html.index('class="tree"'):html.index("</nav>", html.index('class="tree"'))]
+
+    def position(key):
+        return tree.index(f'data-key="{key}"')
+
+    assert position(f"host-{host.pk}") < position(f"pool-{parent.pk}") < position(f"pool-{child.pk}")
+    assert position(f"pool-{child.pk}") < position(f"vm-{running.pk}")
+    assert position(f"host-{host.pk}") < position(f"vm-{loose.pk}") < position(f"host-{other_host.pk}")
+    assert f'data-key="pool-{parent.pk}"' in tree
+    assert "data-key=\"pool-" + str(running.resource_pool.parent.parent_id) + '"' not in tree  # no root node
+    item = re.search(rf'data-key="vm-{running.pk}".*?</a>', tree, re.S).group(0)
+    assert "icon-vm-on" in item and "Powered on" in item
+    item = re.search(rf'data-key="vm-{stopped.pk}".*?</a>', tree, re.S).group(0)
+    assert "icon-vm-off" in item and "Powered off" in item
+
+
+def test_the_tree_shows_only_what_the_user_may_view(host, vm):
+    vm_only = make_user("vm-only", "hostsim.view_virtualmachine")
+    tree_html = logged_in(vm_only).get(f"/vms/{vm.pk}/").content.decode()
+    assert f'data-key="vm-{vm.pk}"' in tree_html
+    assert f'data-key="host-{host.pk}"' not in tree_html
+    nothing = make_user("nothing")
+    assert f'data-key="vm-{vm.pk}"' not in logged_in(nothing).get("/").content.decode()
+
+
+def test_the_current_object_is_selected_in_the_tree(vm, viewer):
+    html = logged_in(viewer).get(f"/vms/{vm.pk}/performance/").content.decode()
+    assert f'class="tree-link is-selected" href="/vms/{vm.pk}/"' in html
+
+
+def test_names_with_markup_are_shown_as_text_everywhere(host, viewer, operator):
+    host.name = MARKUP
+    host.save()
+    pool = make_pool(host, MARKUP + " pool")
+    vm = make_vm(host, MARKUP, pool=pool)
+    add_samples("host", host.pk, host, 2, values=lambda s: {"mem.consumed": 1, "mem.shared": 2, "mem.sharedcommon": 1})
+    add_samples("vm", vm.pk, host, 2)
+    for url in ["/", *page_urls(host, pool, vm)]:
+        for user in (viewer, operator):
+            html = logged_in(user).get(url).content.decode()
+            assert MARKUP not in html, url
+            assert ESCAPED in html or "\\u003Cimg src=x onerror=alert(1)\\u003E" in html, url
+
+
+def test_page_data_is_passed_as_json_script_and_no_inline_handlers(host, vm, viewer):
+    add_samples("vm", vm.pk, host, 4)
+    html = logged_in(viewer).get(f"/vms/{vm.pk}/performance/").content.decode()
+    assert not re.search(r"\son[a-z]+=", html), "inline event handler"
+    assert "<script>" not in html.replace('<script id="page-config" type="application/json">', "")
+    config = json.loads(re.search(r'<script id="page-config" type="application/json">(.*?)</script>', html, re.S).group(1))
+    assert config["wsPath"] == f"/ws/perf/vm/{vm.pk}/"
+    assert config["statsUrl"] == f"/api/vms/{vm.pk}/stats/"
+    initial = json.loads(re.search(r'<script id="initial-stats" type="application/json">(.*?)</script>', html, re.S).group(1))
+    assert len(initial["timestamps"]) == 4
+    assert initial["series"]["mem.granted.average"] == [100_000, 100_001, 100_002, 100_003]
+    assert "vendor/plotly.min.js" in html
+
+
+def test_lab_controls_are_shown_only_with_the_change_permission(host, vm, viewer, operator):
+    for url in (f"/vms/{vm.pk}/", f"/vms/{vm.pk}/performance/", f"/hosts/{host.pk}/"):
+        assert b'id="lab-controls"' not in logged_in(viewer).get(url).content, url
+        assert b'id="lab-controls"' in logged_in(operator).get(url).content, url
+    host_html = logged_in(operator).get(f"/hosts/{host.pk}/").content.decode()
+    for setting in ("Mem.ShareScanTime", "Mem.ShareScanGHz", "Mem.ShareRateMax", "Mem.ShareForceSalting"):
+        assert f'name="{setting}"' in host_html
+
+
+def test_the_vm_summary_shows_the_guest_view_beside_the_hypervisor_view(host, viewer):
+    vm = make_vm(host, "app01", memory_mb=4096)
+    add_samples("vm", vm.pk, host, 1, values=lambda s: {
+        "lab.guest.used": 1024 * 1024, "mem.granted": 3 * 1024 * 1024, "mem.consumed": 2 * 1024 * 1024,
+        "mem.shared": 512 * 1024,
+    })
+    html = logged_in(viewer).get(f"/vms/{vm.pk}/").content.decode()
+    guest = html[html.index("Guest OS view"):html.index("Hypervisor view")]
+    assert re.search(r'data-live="lab.guest.used" data-unit="mb">1,024<', guest)
+    assert re.search(r'data-live-free="lab.guest.used"[^>]*>3,072<', guest)  # 4096 configured - 1024 used
+    hypervisor = html[html.index("Hypervisor view"):]
+    assert re.search(r'data-live="mem.granted" data-unit="mb">3,072<', hypervisor)
+    assert re.search(r'data-live="mem.consumed" data-unit="mb">2,048<', hypervisor)
+    assert re.search(r'data-live="mem.shared" data-unit="mb">512<', hypervisor)
+
+
+def test_the_pool_summary_shows_its_reservation_runtime(host, viewer):
+    pool = make_pool(host, "Reserved", memory=Allocation(reservation=4096, expandable=False))
+    make_vm(host, "r1", pool=pool, memory=Allocation(reservation=1024, expandable=False))
+    html = logged_in(viewer).get(f"/pools/{pool.pk}/").content.decode()
+    runtime = html[html.index("Runtime"):]
+    memory_row = re.search(r"<th scope=\"row\">Memory</th>(.*?)</tr>", runtime, re.S).group(1)
+    cells = re.findall(r"<td>([^<]*)</td>", memory_row)
+    assert cells[:3] == ["1,024 MB", "1,024 MB", "3,072 MB"]
+
+
+def test_the_esxtop_panel_derives_pmem_pshare_and_vm_rows_from_the_latest_tick(viewer):
+    host = make_host("esx-top", memory_mb=8192)
+    a = make_vm(host, "alpha", memory_mb=2048)
+    b = make_vm(host, "beta", memory_mb=1024)
+    mb = 1024
+
+    def host_row(step):
+        return {"mem.consumed": (3000 + step) * mb, "mem.shared": 600 * mb, "mem.sharedcommon": 200 * mb}
+
+    add_samples("host", host.pk, host, 2, values=host_row)
+    add_samples("vm", a.pk, host, 2, values=lambda s: {"mem.granted": 1500 * mb, "mem.consumed": 1200 * mb,
+                                                       "mem.shared": 400 * mb, "mem.zero": 100 * mb, "mem.overhead": 50 * mb})
+    add_samples("vm", b.pk, host, 2, values=lambda s: {"mem.granted": 900 * mb, "mem.consumed": 800 * mb,
+                                                       "mem.shared": 200 * mb, "mem.zero": 0, "mem.overhead": 30 * mb})
+    html = logged_in(viewer).get(f"/hosts/{host.pk}/esxtop/").content.decode()
+    text = re.sub(r"<[^>]+>", "", html)
+    assert re.search(r"PMEM\s+/MB:\s+8192 total:\s+921 vmk,\s+2080 other,\s+5191 free", text)
+    assert re.search(r"PSHARE/MB:\s+600 shared,\s+200 common:\s+400 saving", text)
+    rows = re.findall(r"<tr><td class=\"esx-name\">.*?</tr>", html, re.S)
+    assert "alpha" in rows[0] and "beta" in rows[1]  # by consumed, largest first
+    assert re.findall(r"<td>([\d.]+)</td>", rows[0]) == ["2048.00", "1500.00", "1200.00", "400.00", "100.00", "50.00"]
+
+
+def test_the_inventory_landing_page_lists_hosts_and_teaches_the_layers(host, viewer):
+    add_samples("host", host.pk, host, 1, values=lambda s: {"mem.consumed": 4096 * 1024, "mem.shared": 0, "mem.sharedcommon": 0})
+    html = logged_in(viewer).get("/").content.decode()
+    assert f'href="/hosts/{host.pk}/"' in html
+    assert "16,384 MB" in html and "4,096 MB" in html
+    for words in ("Guest physical memory", "Machine memory", "Transparent page sharing", "Shared common"):
+        assert words in html
+
+
+def test_an_unknown_performance_view_falls_back_to_the_overview(vm, viewer):
+    html = logged_in(viewer).get(f"/vms/{vm.pk}/performance/?view=esxtop").content.decode()
+    assert 'data-view="overview"' in html  # esxtop exists for hosts only
+
+
+def test_the_performance_page_runs_a_bounded_number_of_queries(host, viewer, django_assert_max_num_queries):
+    for index in range(20):
+        vm = make_vm(host, f"vm{index:02d}")
+        add_samples("vm", vm.pk, host, 30, start=T0)
+    client = logged_in(viewer)
+    client.get(f"/vms/{vm.pk}/performance/")  # warm the permission cache path
+    with django_assert_max_num_queries(20):
+        assert client.get(f"/vms/{vm.pk}/performance/").status_code == 200
+
+
+def test_the_login_page_renders_and_logs_in(viewer):
+    client = Client()
+    page = client.get("/accounts/login/?next=/")
+    assert page.status_code == 200 and b'name="username"' in page.content
+    response = client.post("/accounts/login/", {"username": "viewer", "password": "lab-password-1", "next": "/"})
+    assert response.status_code == 302 and response["Location"] == "/"
+    wrong = Client().post("/accounts/login/", {"username": "viewer", "password": "nope"})
+    assert wrong.status_code == 200 and b'role="alert"' in wrong.content
+
+
+
+def test_esxtop_takes_vmk_and_total_from_the_hosts_own_counters_when_stored(viewer):
+    host = make_host("esx-sys", memory_mb=8192)
+    add_samples("host", host.pk, host, 1, values=lambda s: {
+        "mem.consumed": 3000 * 1024, "mem.sysUsage": 700 * 1024, "mem.totalCapacity": 8000 * 1024,
+        "mem.shared": 0, "mem.sharedcommon": 0,
+    })
+    text = re.sub(r"<[^>]+>", "", logged_in(viewer).get(f"/hosts/{host.pk}/esxtop/").content.decode())
+    assert re.search(r"PMEM\s+/MB:\s+8000 total:\s+700 vmk,\s+2300 other,\s+5000 free", text)

@@ -1,0 +1,115 @@
+"""The host actor in-process: ticks, config by version, guest operations, fast-forward, rollups."""
+
+from datetime import timedelta
+
+import pytest
+
+from hostsim import rollups, runtime
+from hostsim.models import REALTIME_INTERVAL, Checkpoint, EntityKind, GuestOperation, Sample
+from pools import services
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def host(clean_redis):
+    host = services.create_host(name="esxi-rt", memory_mb=4096, cpu_mhz=8000, seed=3, share_force_salting=0)
+    yield host
+    runtime.forget(host.pk)
+
+
+def _vm(host, name="vm", on=True, **settings):
+    vm = services.create_vm(host, name=name, memory_mb=512, vcpus=1, **settings)
+    return services.power_on(vm) if on else vm
+
+
+def _series(kind, entity_id, counter, interval=REALTIME_INTERVAL):
+    rows = Sample.objects.filter(entity_kind=kind, entity_id=entity_id, interval=interval).order_by("ts")
+    return [row.values[counter] for row in rows]
+
+
+def test_a_tick_stores_one_sample_per_entity_twenty_seconds_apart(host):
+    vm = _vm(host)
+    root = services.ensure_root_pool(host)
+    assert runtime.tick(host.pk) == "ticked"
+    assert runtime.tick(host.pk) == "ticked"
+    times = list(Sample.objects.filter(entity_kind=EntityKind.HOST, entity_id=host.pk).order_by("ts").values_list("ts", flat=True))
+    assert len(times) == 2 and times[1] - times[0] == timedelta(seconds=REALTIME_INTERVAL)
+    assert len(_series(EntityKind.VM, vm.pk, "mem.granted")) == 2
+    assert _series(EntityKind.POOL, root.pk, "mem.granted") == _series(EntityKind.VM, vm.pk, "mem.granted")
+
+
+def test_a_busy_host_skips_the_tick(host):
+    _vm(host)
+    with runtime.host_lock(host.pk):
+        assert runtime.tick(host.pk) == "skipped"
+    assert not Sample.objects.filter(host=host).exists()
+
+
+def test_guest_allocation_grows_granted_and_freeing_does_not_shrink_it(host):
+    vm = _vm(host, workload="toucher")
+    runtime.tick(host.pk)
+    services.request_guest_operation(vm, "allocate", 128)
+    runtime.tick(host.pk)
+    granted_after_allocate = _series(EntityKind.VM, vm.pk, "mem.granted")[-1]
+    services.request_guest_operation(vm, "free", 128)
+    runtime.tick(host.pk)
+    assert granted_after_allocate >= 128 * 1024
+    assert _series(EntityKind.VM, vm.pk, "mem.granted")[-1] == granted_after_allocate
+    assert _series(EntityKind.VM, vm.pk, "lab.guest.used")[-1] < _series(EntityKind.VM, vm.pk, "lab.guest.used")[-2]
+    assert set(GuestOperation.objects.values_list("result", flat=True)) == {"applied"}
+
+
+def test_powering_off_stops_the_vms_samples_and_releases_its_memory(host):
+    vm = _vm(host, workload="toucher")
+    services.request_guest_operation(vm, "allocate", 128)
+    runtime.tick(host.pk)
+    consumed_on = _series(EntityKind.HOST, host.pk, "mem.consumed")[-1]
+    services.power_off(vm)
+    runtime.tick(host.pk)
+    assert len(_series(EntityKind.VM, vm.pk, "mem.granted")) == 1
+    assert _series(EntityKind.HOST, host.pk, "mem.consumed")[-1] < consumed_on
+
+
+def test_advanced_settings_reach_the_engine_by_version(host):
+    _vm(host, name="a", workload="idle")
+    _vm(host, name="b", workload="idle")
+    services.update_host(host, share_scan_ghz=0)  # scanning off: nothing is ever shared
+    runtime.advance(host.pk, 600)
+    assert _series(EntityKind.HOST, host.pk, "mem.shared")[-1] == 0
+    services.update_host(host, share_scan_ghz=8, share_scan_time=10)
+    runtime.advance(host.pk, 1200)
+    assert _series(EntityKind.HOST, host.pk, "mem.shared")[-1] > 0
+
+
+def test_fast_forward_stores_every_sample_and_rolls_them_up(host):
+    _vm(host)
+    result = runtime.advance(host.pk, 3600)
+    assert result["ticks"] == 180
+    assert Sample.objects.filter(entity_kind=EntityKind.HOST, interval=REALTIME_INTERVAL).count() == 180
+    five_minute = Sample.objects.filter(entity_kind=EntityKind.HOST, interval=300)
+    assert five_minute.count() >= 11
+    row = five_minute.order_by("ts").first().values
+    assert row["mem.granted.minimum"] <= row["mem.granted.average"] <= row["mem.granted.maximum"]
+    assert Checkpoint.objects.filter(host=host).exists()
+
+
+def test_a_stale_engine_restores_from_the_checkpoint_and_continues_the_clock(host):
+    _vm(host)
+    runtime.advance(host.pk, 200)  # checkpoint written at the end
+    last = Sample.objects.filter(entity_kind=EntityKind.HOST).order_by("-ts").first().ts
+    runtime.forget(host.pk)  # as if this were a new worker process
+    runtime.tick(host.pk)
+    newest = Sample.objects.filter(entity_kind=EntityKind.HOST).order_by("-ts").first().ts
+    assert newest - last == timedelta(seconds=REALTIME_INTERVAL)
+
+
+def test_rollup_is_idempotent_and_prunes_by_retention(host):
+    _vm(host)
+    runtime.advance(host.pk, 2 * 3600)
+    before = Sample.objects.filter(host=host, interval=300).count()
+    rollups.rollup_host(host.pk)
+    assert Sample.objects.filter(host=host, interval=300).count() == before
+    realtime = Sample.objects.filter(host=host, interval=REALTIME_INTERVAL, entity_kind=EntityKind.HOST)
+    oldest, newest = realtime.order_by("ts").first().ts, realtime.order_by("-ts").first().ts
+    assert newest - oldest <= timedelta(hours=1)

@@ -1,0 +1,111 @@
+"""The host actor run by real Celery workers on real Redis, sharing the test database."""
+
+import time
+from datetime import timedelta
+
+import pytest
+
+from hostsim import routing, runtime, tasks
+from hostsim.models import REALTIME_INTERVAL, Checkpoint, EntityKind, GuestOperation, Sample
+from pools import services
+from tests.conftest import wait_until
+
+pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
+
+
+def _host_with_vms(on: int = 2, off: int = 1):
+    host = services.create_host(name="esxi-test", memory_mb=4096, cpu_mhz=8000, seed=7)
+    vms = []
+    for index in range(on + off):
+        vm = services.create_vm(host, name=f"vm-{index}", memory_mb=512, vcpus=1, workload="webserver")
+        if index < on:
+            vm = services.power_on(vm)
+        vms.append(vm)
+    return host, vms
+
+
+def _timestamps(kind: str, entity_id: int) -> list:
+    return list(
+        Sample.objects.filter(entity_kind=kind, entity_id=entity_id, interval=REALTIME_INTERVAL)
+        .order_by("ts")
+        .values_list("ts", flat=True)
+    )
+
+
+def test_samples_appear_for_every_powered_on_vm_at_the_real_time_cadence(celery_workers):
+    host, vms = _host_with_vms(on=2, off=1)
+    celery_workers.start("w1")
+    celery_workers.start_beat()
+    wait_until(lambda: len(_timestamps(EntityKind.HOST, host.pk)) >= 4, 60, "no host samples arrived")
+    host_ts = _timestamps(EntityKind.HOST, host.pk)
+    assert all(b - a == timedelta(seconds=REALTIME_INTERVAL) for a, b in zip(host_ts, host_ts[1:], strict=False))
+    for vm in vms[:2]:
+        assert set(_timestamps(EntityKind.VM, vm.pk)) >= set(host_ts[1:])
+    assert _timestamps(EntityKind.VM, vms[2].pk) == []  # powered off: no data, as in vSphere
+    root = services.ensure_root_pool(host)
+    assert _timestamps(EntityKind.POOL, root.pk)
+
+
+def test_guest_operations_reach_the_engine_through_the_worker(celery_workers):
+    host, vms = _host_with_vms(on=1, off=0)
+    vm = vms[0]
+    services.reconfigure_vm(vm, workload="toucher")
+    celery_workers.start("w1")
+    celery_workers.start_beat()
+    wait_until(lambda: len(_timestamps(EntityKind.VM, vm.pk)) >= 2, 60, "no VM samples")
+    operation = services.request_guest_operation(vm, "allocate", 256)
+    wait_until(lambda: GuestOperation.objects.get(pk=operation.pk).applied_at, 30, "operation never applied")
+    operation.refresh_from_db()
+    assert operation.result == "applied"
+    wait_until(lambda: Sample.objects.filter(entity_kind=EntityKind.VM, entity_id=vm.pk, ts__gte=operation.applied_at).exists(), 30, "no sample after the operation")
+    latest = Sample.objects.filter(entity_kind=EntityKind.VM, entity_id=vm.pk, ts__gte=operation.applied_at).order_by("ts").first()
+    assert latest.values["mem.granted"] >= 256 * 1024
+
+
+def test_a_killed_worker_is_replaced_from_the_checkpoint_without_losing_or_repeating_samples(celery_workers):
+    host, _ = _host_with_vms(on=2, off=0)
+    worker, _ = celery_workers.start("w1", SIM_CHECKPOINT_TICKS="3")
+    beat = celery_workers.start_beat()
+    wait_until(lambda: Checkpoint.objects.filter(host=host).exists() and len(_timestamps(EntityKind.HOST, host.pk)) >= 5,
+               60, "no checkpoint written")
+    worker.kill(9)  # no chance to clean up: its lease and heartbeat simply expire or get taken over
+    before = _timestamps(EntityKind.HOST, host.pk)
+    celery_workers.start("w1", SIM_CHECKPOINT_TICKS="3")  # a restarted worker, same name, empty memory
+    wait_until(lambda: len(_timestamps(EntityKind.HOST, host.pk)) >= len(before) + 4, 60, "the new worker did not resume")
+    after = _timestamps(EntityKind.HOST, host.pk)
+    assert after[: len(before)] == before, "a stored sample was lost or rewritten"
+    assert len(after) == len(set(after)), "a timestamp repeated"
+    assert all(b - a == timedelta(seconds=REALTIME_INTERVAL) for a, b in zip(after, after[1:], strict=False))
+    beat.stop()
+
+
+def test_ticks_that_overrun_are_skipped_not_queued(celery_workers, clean_redis):
+    host, _ = _host_with_vms(on=1, off=0)
+    _, nodename = celery_workers.start("w1")
+    routing.assign_hosts([host.pk])
+    assert routing.host_owner(host.pk) == nodename
+    # Hold the host's lock as a long-running tick would, and fire many ticks meanwhile.
+    with runtime.host_lock(host.pk):
+        for _ in range(20):
+            tasks.dispatch_ticks.apply()
+        time.sleep(3)
+        assert _timestamps(EntityKind.HOST, host.pk) == []
+    queue = routing.worker_queue(nodename)
+    assert clean_redis.llen(queue) == 0, "ticks piled up in the worker's queue"
+    # Once free, the host ticks again, one interval at a time.
+    tasks.dispatch_ticks.apply()
+    wait_until(lambda: len(_timestamps(EntityKind.HOST, host.pk)) == 1, 30, "the host did not tick again")
+    time.sleep(1)
+    assert len(_timestamps(EntityKind.HOST, host.pk)) == 1
+
+
+def test_a_second_worker_takes_hosts_of_its_own(celery_workers):
+    first_host, _ = _host_with_vms(on=1, off=0)
+    second_host = services.create_host(name="esxi-test-2", memory_mb=4096, cpu_mhz=8000)
+    services.power_on(services.create_vm(second_host, name="other", memory_mb=512, vcpus=1))
+    _, w1 = celery_workers.start("w1")
+    _, w2 = celery_workers.start("w2")
+    celery_workers.start_beat()
+    wait_until(lambda: _timestamps(EntityKind.HOST, first_host.pk) and _timestamps(EntityKind.HOST, second_host.pk),
+               60, "both hosts should tick")
+    assert {routing.host_owner(first_host.pk), routing.host_owner(second_host.pk)} == {w1, w2}

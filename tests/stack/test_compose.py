@@ -1,0 +1,43 @@
+"""docker-compose.yml cannot be run here (no Docker engine), so it is parsed and checked."""
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_names_every_service_the_lab_needs():
+    services = _compose()["services"]
+    assert set(services) == {"web", "worker", "beat", "redis", "postgres"}
+    for name, service in services.items():
+        assert "healthcheck" in service, f"{name} has no health check"
+
+
+def test_web_worker_and_beat_share_one_image_and_run_their_process():
+    services = _compose()["services"]
+    images = {services[name]["image"] for name in ("web", "worker", "beat")}
+    assert images == {"vmemlab:latest"}
+    assert all(services[name]["build"] == "." for name in ("web", "worker", "beat"))
+    assert "uvicorn config.asgi:application" in services["web"]["command"]
+    assert services["worker"]["command"].startswith("celery -A config worker")
+    assert services["beat"]["command"].startswith("celery -A config beat")
+    assert "/healthz" in " ".join(services["web"]["healthcheck"]["test"])
+
+
+def test_compose_uses_the_variables_documented_in_env_example():
+    documented = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    environment = _compose()["services"]["web"]["environment"]
+    assert set(environment) <= documented
+    assert {"SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL"} <= set(environment)
+
+
+def test_the_dockerfile_copies_what_the_image_needs():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for part in ("config", "hostsim", "pools", "dashboard", "templates", "static", "manage.py"):
+        assert f"COPY {part}" in dockerfile

@@ -166,6 +166,8 @@ STATICFILES_FINDERS = [
     "dashboard.staticfinders.PlotlyJsFinder",
 ]
 WHITENOISE_USE_FINDERS = not PRODUCTION
+if not PRODUCTION:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # collectstatic fills it; WhiteNoise wants it there
 
 # Celery: Redis as broker; the beat schedule lives in config/celery.py.
 CELERY_BROKER_URL = REDIS_URL

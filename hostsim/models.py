@@ -199,6 +199,9 @@ class GuestOperation(models.Model):
         ordering = ["id"]
         indexes = [models.Index(fields=["vm", "applied_at"])]
 
+    def __str__(self) -> str:
+        return f"{self.vm} {self.action} {self.amount:g}"
+
 
 class EntityKind(models.TextChoices):
     HOST = "host", "Host"
@@ -241,6 +244,9 @@ class Sample(models.Model):
         ]
         indexes = [models.Index(fields=["host", "interval", "ts"])]
 
+    def __str__(self) -> str:
+        return f"{self.entity_kind} {self.entity_id} @ {self.ts:%Y-%m-%d %H:%M:%S} ({self.interval} s)"
+
 
 class Checkpoint(models.Model):
     """The latest engine snapshot of a host, so a new worker resumes where the last one stopped."""
@@ -251,3 +257,6 @@ class Checkpoint(models.Model):
     vm_map = models.JSONField(help_text="Database VM id -> engine VM id and applied config versions.")
     host_version = models.PositiveIntegerField()
     saved = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"checkpoint of {self.host} at {self.clock:%Y-%m-%d %H:%M:%S}"

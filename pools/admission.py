@@ -531,12 +531,12 @@ def _decide(
     label = RESOURCE_LABELS[resource]
     if violation.kind not in CAPACITY_KINDS:
         message = {
-            NEGATIVE_RESERVATION: f"The {label} reservation of {violation.name!r} cannot be negative.",
+            NEGATIVE_RESERVATION: f'The {label} reservation of "{violation.name}" is negative.',
             LIMIT_BELOW_RESERVATION: (
-                f"The {label} limit of {violation.name!r} is below its reservation."
+                f'The {label} limit of "{violation.name}" is below its reservation.'
             ),
             RESERVATION_ABOVE_MEMORY: (
-                f"The memory reservation of {violation.name!r} exceeds its configured memory."
+                f'The memory reservation of "{violation.name}" exceeds its configured memory.'
             ),
         }[violation.kind]
         return _invalid(message, resource=resource)
@@ -608,7 +608,8 @@ def check_power_on(snapshot: TreeSnapshot, vm_id: NodeId) -> Decision:
 
 def check_power_off(snapshot: TreeSnapshot, vm_id: NodeId) -> Decision:
     """Always admitted: a powered-off VM reserves nothing."""
-    snapshot.vms[vm_id]  # an unknown VM is a caller's bug, as for every other check
+    if vm_id not in snapshot.vms:  # a caller's bug, as in every other check
+        raise KeyError(vm_id)
     return ADMITTED
 
 
@@ -621,7 +622,8 @@ def check_create_pool(
     name: str = "New Resource Pool",
 ) -> Decision:
     """A new pool's reservation counts against its parent even while it holds nothing."""
-    snapshot.pools[parent_id]
+    if parent_id not in snapshot.pools:
+        raise KeyError(parent_id)
     errors = _field_errors(cpu, memory)
     if errors:
         return _refuse_fields(f'"{name}"', errors)

@@ -186,9 +186,12 @@ class VmSerializer(StrictSerializer):
         }
 
 
+MAX_ID = 2**63 - 1  # BigAutoField: a larger id cannot even be looked up (SQLite raises OverflowError)
+
+
 class MoveIntoSerializer(StrictSerializer):
-    vms = serializers.ListField(child=StrictInteger(min_value=1), required=False, default=list, max_length=1000)
-    pools = serializers.ListField(child=StrictInteger(min_value=1), required=False, default=list, max_length=1000)
+    vms = serializers.ListField(child=StrictInteger(min_value=1, max_value=MAX_ID), required=False, default=list, max_length=1000)
+    pools = serializers.ListField(child=StrictInteger(min_value=1, max_value=MAX_ID), required=False, default=list, max_length=1000)
 
     def validate(self, data):
         if not data["vms"] and not data["pools"]:

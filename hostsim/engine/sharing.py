@@ -115,100 +115,108 @@ def sharing_domain_key(vm_id: int, salt: str | None, force_salting: int) -> tupl
 # --------------------------------------------------------------------------- the share table
 
 _FIBONACCI = np.uint64(0x9E3779B97F4A7C15)  # 2**64 / golden ratio (Knuth's multiplicative hashing)
-_U32 = np.uint64(32)
+_FINGERPRINT_SHIFT = np.uint64(24)  # fingerprint: bits 24-31 of the hash (the slot uses the top bits)
 EMPTY = -1
 TOMBSTONE = -2
-MIN_CAPACITY = 1024
-MAX_LOAD = 0.75  # slots in use (entries + tombstones) before the table is rebuilt larger
-TARGET_LOAD = 0.5  # after a rebuild
-MIN_LOAD = 0.15  # below this a table is rebuilt smaller
+MIN_CAPACITY = 1024  # slots; capacities are powers of two
+MAX_LOAD = 0.75  # slots in use (entries + tombstones) before the table is rebuilt
 
 
 class ShareTable:
     """Hash table of machine frames keyed by their content: shared frames and hints.
 
-    Open addressing with linear probing over int32 slots holding frame numbers (4 bytes per slot);
-    the key of an entry is read from the frame itself, `content[frame]`. Lookups, inserts and
-    removals run over whole batches at once, one probe step per round. A group domain's table
-    also has a `tags` slot per entry: the member that owns a hint, or the row of a shared frame.
+    Open addressing over int32 slots holding frame numbers, probed quadratically (slot, +1, +3,
+    +6, ...), with a one-byte fingerprint of the key per slot so that most probes of a slot holding
+    another key are rejected without reading that frame's content; the key of an entry is its
+    frame's content, `content[frame]`. Lookups, inserts and removals work on whole batches, one
+    probe per round. About 9 bytes per entry at the average load. A group domain's table also has a
+    `tags` slot per entry: the member that owns a hint, or the row of a shared frame.
     """
 
     def __init__(self, content: np.ndarray, tagged: bool, capacity: int = MIN_CAPACITY):
         self._content = content
-        self.slots = np.full(capacity, EMPTY, np.int32)
-        self.tags = np.zeros(capacity, np.int32) if tagged else None
+        self._allocate(capacity, tagged)
         self.live = 0
         self.tombstones = 0
 
+    def _allocate(self, capacity: int, tagged: bool) -> None:
+        self.slots = np.full(capacity, EMPTY, np.int32)
+        self.fingerprints = np.zeros(capacity, np.uint8)
+        self.tags = np.zeros(capacity, np.int32) if tagged else None
+        self._shift = np.uint64(64 - capacity.bit_length() + 1)
+
     @property
     def nbytes(self) -> int:
-        return self.slots.nbytes + (self.tags.nbytes if self.tags is not None else 0)
+        return self.slots.nbytes + self.fingerprints.nbytes + (self.tags.nbytes if self.tags is not None else 0)
 
-    def _home(self, keys: np.ndarray) -> np.ndarray:
-        mixed = (keys * _FIBONACCI) >> _U32
-        return ((mixed * np.uint64(self.slots.size)) >> _U32).astype(np.int64)
+    def _hash(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(home slot, fingerprint) of each key."""
+        mixed = keys * _FIBONACCI
+        return (mixed >> self._shift).astype(np.int64), (mixed >> _FINGERPRINT_SHIFT).astype(np.uint8)
 
-    def _next(self, positions: np.ndarray) -> np.ndarray:
-        positions = positions + 1
-        positions[positions == self.slots.size] = 0
-        return positions
+    def find_or_insert(self, keys: np.ndarray, frames: np.ndarray, tag: int) -> np.ndarray:
+        """For each (key, frame): the frame the table holds for that key.
 
-    def find_or_insert(self, keys: np.ndarray, frames: np.ndarray, tag: int) -> tuple[np.ndarray, np.ndarray]:
-        """For each (key, frame): the frame the table holds for that key, and its slot.
-
-        Keys not in the table are inserted with their frame (and `tag`), the first of equal keys
-        in the batch winning; the frames of the batch must be distinct.
+        Keys not in the table are inserted with their frame (and `tag`), one of equal keys in the
+        batch winning; the frames of the batch must be distinct.
         """
-        n = keys.size
-        self._make_room(n)
-        slots, content = self.slots, self._content
-        resident = np.empty(n, np.int32)
-        where = np.empty(n, np.int64)
-        active = np.arange(n)
-        position = self._home(keys)
-        while active.size:
-            seen = slots[position]
-            empty = seen == EMPTY
-            retry_active, retry_position = [], []
+        self._make_room(keys.size)
+        slots, fingerprints, content = self.slots, self.fingerprints, self._content
+        mask = slots.size - 1
+        home, fingerprint = self._hash(keys)
+        resident = frames.copy()
+        # Round one runs on the whole batch without index arrays; later rounds on what is left.
+        which = np.arange(keys.size)
+        position, probe = home, np.zeros(keys.size, np.int64)
+        mine, my_print, my_keys = frames, fingerprint, keys
+        while True:
+            held = slots[position]
+            empty = held == EMPTY
+            done = held == mine  # already in the table: a hint or a shared frame
+            maybe = (fingerprints[position] == my_print) & (held >= 0) & ~done
+            if maybe.any():
+                at = np.flatnonzero(maybe)
+                same = content[held[at]] == my_keys[at]
+                resident[which[at[same]]] = held[at[same]]
+                done[at[same]] = True
+            retry = np.zeros(0, np.int64)
             if empty.any():
-                claim, at = active[empty], position[empty]
-                slots[at] = frames[claim]
-                won = slots[at] == frames[claim]  # of several claims on one slot the last write stays
-                resident[claim[won]] = frames[claim[won]]
-                where[claim[won]] = at[won]
+                at = np.flatnonzero(empty)
+                where = position[at]
+                slots[where] = mine[at]
+                won = slots[where] == mine[at]  # of several claims on one slot the last write stays
+                fingerprints[where[won]] = my_print[at[won]]
                 if self.tags is not None:
-                    self.tags[at[won]] = tag
+                    self.tags[where[won]] = tag
                 self.live += int(np.count_nonzero(won))
-                retry_active.append(claim[~won])  # losers look at the same slot again:
-                retry_position.append(at[~won])  # it may hold their own key now
-            if not empty.all():
-                taken = ~empty
-                look, at, holder = active[taken], position[taken], seen[taken]
-                hit = holder >= 0
-                hit[hit] = content[holder[hit]] == keys[look[hit]]
-                resident[look[hit]] = holder[hit]
-                where[look[hit]] = at[hit]
-                retry_active.append(look[~hit])
-                retry_position.append(self._next(at[~hit]))
-            active = np.concatenate(retry_active)
-            position = np.concatenate(retry_position)
-        return resident, where
+                done[at] = True
+                retry = at[~won]  # losers look at the same slot again: it may hold their key now
+            advance = np.flatnonzero(~done)
+            if not advance.size and not retry.size:
+                return resident
+            probe = np.concatenate([probe[retry], probe[advance] + 1])
+            position = np.concatenate([position[retry], (position[advance] + probe[retry.size :]) & mask])
+            keep = np.concatenate([retry, advance])
+            which, mine, my_print, my_keys = which[keep], mine[keep], my_print[keep], my_keys[keep]
 
     def locate(self, frames: np.ndarray) -> np.ndarray:
         """The slot of each frame's entry, or -1 where the frame has none."""
         found = np.full(frames.size, -1, np.int64)
         if not self.live or not frames.size:
             return found
-        slots = self.slots
-        active = np.arange(frames.size)
-        position = self._home(self._content[frames])
-        while active.size:
-            seen = slots[position]
-            hit = seen == frames[active]
-            found[active[hit]] = position[hit]
-            go_on = ~hit & (seen != EMPTY)
-            active = active[go_on]
-            position = self._next(position[go_on])
+        slots, mask = self.slots, self.slots.size - 1
+        which = np.arange(frames.size)
+        position, _ = self._hash(self._content[frames])
+        probe = np.zeros(frames.size, np.int64)
+        mine = frames
+        while which.size:
+            held = slots[position]
+            hit = held == mine
+            found[which[hit]] = position[hit]
+            go_on = np.flatnonzero(~hit & (held != EMPTY))
+            probe = probe[go_on] + 1
+            position = (position[go_on] + probe) & mask
+            which, mine = which[go_on], mine[go_on]
         return found
 
     def remove_at(self, positions: np.ndarray) -> None:
@@ -222,50 +230,68 @@ class ShareTable:
         self.remove_at(at[at >= 0])
 
     def clear(self) -> None:
-        self.slots = np.full(MIN_CAPACITY, EMPTY, np.int32)
-        self.tags = np.zeros(MIN_CAPACITY, np.int32) if self.tags is not None else None
+        self._allocate(MIN_CAPACITY, self.tags is not None)
         self.live = self.tombstones = 0
 
     def compact(self) -> None:
         """Rebuild smaller once mostly empty, or to sweep tombstones; slots move, so only at the end of an operation."""
-        capacity = self.slots.size
-        if capacity > MIN_CAPACITY and (self.live < MIN_LOAD * capacity or self.tombstones > capacity / 4):
-            self._rebuild(max(MIN_CAPACITY, math.ceil(self.live / TARGET_LOAD)))
+        if self.slots.size > MIN_CAPACITY and (self.live < MAX_LOAD * self.slots.size / 8 or self.tombstones > self.slots.size / 4):
+            self._rebuild(self._capacity_for(self.live))
+
+    @staticmethod
+    def _capacity_for(entries: int) -> int:
+        capacity = MIN_CAPACITY
+        while entries > MAX_LOAD * capacity / 2:  # room to double before the next rebuild
+            capacity *= 2
+        return capacity
 
     def _make_room(self, n: int) -> None:
-        needed = self.live + n
-        if needed + self.tombstones > MAX_LOAD * self.slots.size:
-            self._rebuild(max(MIN_CAPACITY, math.ceil(needed / TARGET_LOAD)))
+        if self.live + self.tombstones + n > MAX_LOAD * self.slots.size:
+            self._rebuild(self._capacity_for(self.live + n))
 
     def _rebuild(self, capacity: int) -> None:
         held = np.flatnonzero(self.slots >= 0)
         frames = self.slots[held]
         tags = self.tags[held] if self.tags is not None else None
-        self.slots = np.full(capacity, EMPTY, np.int32)
-        self.tags = np.zeros(capacity, np.int32) if tags is not None else None
+        self._allocate(capacity, tags is not None)
         self.tombstones = 0
-        # Re-place entries; keys are distinct, so a taken slot always means "try the next one".
-        active = np.arange(frames.size)
-        position = self._home(self._content[frames])
-        while active.size:
-            free = self.slots[position] == EMPTY
-            claim, at = active[free], position[free]
-            self.slots[at] = frames[claim]
-            won = self.slots[at] == frames[claim]
+        # Re-place entries; keys are distinct, so a taken slot always means "probe further".
+        mask = capacity - 1
+        which = np.arange(frames.size)
+        position, fingerprint = self._hash(self._content[frames])
+        probe = np.zeros(frames.size, np.int64)
+        while which.size:
+            free = np.flatnonzero(self.slots[position] == EMPTY)
+            where = position[free]
+            self.slots[where] = frames[which[free]]
+            won = self.slots[where] == frames[which[free]]
+            self.fingerprints[where[won]] = fingerprint[which[free[won]]]
             if tags is not None:
-                self.tags[at[won]] = tags[claim[won]]
-            active = np.concatenate([claim[~won], active[~free]])
-            position = np.concatenate([at[~won], self._next(position[~free])])
+                self.tags[where[won]] = tags[which[free[won]]]
+            retry = free[~won]
+            taken = np.flatnonzero(self.slots[position] != frames[which])
+            taken = np.setdiff1d(taken, retry, assume_unique=True)
+            probe = np.concatenate([probe[retry], probe[taken] + 1])
+            position = np.concatenate([position[retry], (position[taken] + probe[retry.size :]) & mask])
+            which = np.concatenate([which[retry], which[taken]])
 
     def to_state(self) -> dict:
-        return {"slots": self.slots, "tags": self.tags, "live": self.live, "tombstones": self.tombstones}
+        return {
+            "slots": self.slots,
+            "fingerprints": self.fingerprints,
+            "tags": self.tags,
+            "live": self.live,
+            "tombstones": self.tombstones,
+        }
 
     @classmethod
     def from_state(cls, state: dict, content: np.ndarray) -> "ShareTable":
         table = cls.__new__(cls)
         table._content = content
         table.slots = state["slots"]
+        table.fingerprints = state["fingerprints"]
         table.tags = state["tags"]
+        table._shift = np.uint64(64 - table.slots.size.bit_length() + 1)
         table.live = state["live"]
         table.tombstones = state["tombstones"]
         return table

@@ -200,10 +200,9 @@ def test_the_catalogue_needs_a_login(db):
 
 def test_the_catalogue_lists_every_counter_the_lab_stores():
     """What the engine reports per VM and host, and pools.receivers per pool, is all described."""
+    from dashboard.counters import CATALOGUE
     from hostsim.engine.counters import HOST_COUNTERS, VM_COUNTERS
     from pools.receivers import POOL_COUNTERS
-
-    from dashboard.counters import CATALOGUE
 
     for kind, stored in (("vm", VM_COUNTERS), ("host", HOST_COUNTERS), ("pool", POOL_COUNTERS)):
         for name in stored:

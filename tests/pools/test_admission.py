@@ -4,7 +4,10 @@ Pure and database-free. Every tree is built with `Tree`, so that a refusal and i
 counterpart share their setup and differ in one number.
 """
 
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -124,6 +127,17 @@ def assert_refused(decision, *, pool, resource, requested, unreserved):
 
 
 # --------------------------------------------------------------------------- the snapshot
+
+
+def test_admission_control_runs_without_django():
+    probe = "import sys, pools.admission, pools.shares; print('django' in sys.modules)"
+    root = Path(__file__).resolve().parents[2]
+
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, check=True
+    )
+
+    assert result.stdout.strip() == "False"
 
 
 def test_snapshot_walks_children_ancestors_and_descendants():

@@ -383,6 +383,8 @@ def test_moves_that_make_no_sense_are_400_and_move_nothing(api, lab):
         (top.pk, {"pools": [lab.root.pk]}, "error"),  # the root
         (top.pk, {"vms": [theirs.pk]}, "vms"),  # across hosts
         (top.pk, {"vms": [424242]}, "vms"),  # unknown
+        (top.pk, {"vms": [2**63]}, "vms"),  # beyond any id
+        (top.pk, {"pools": [-1]}, "pools"),
         (top.pk, {}, "vms"),  # nothing to move
         (top.pk, {"vms": "all"}, "vms"),
         (top.pk, {"vms": [], "pools": [], "colour": 1}, "colour"),

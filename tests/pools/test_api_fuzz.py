@@ -85,9 +85,9 @@ class Scene:
         other.vm("theirs")
         self.host, self.other_host = lab.host.pk, other.host.pk
         self.pools = [lab.root.pk, lab.get_pool("P").pk, lab.get_pool("Q").pk]
-        self.foreign_pools = [other.root.pk, other.get_pool("THEIRS").pk, 999_999]
+        self.foreign_pools = [other.root.pk, other.get_pool("THEIRS").pk, 999_999, 2**63, -1]
         self.vms = [lab.get_vm("running").pk, lab.get_vm("stopped").pk]
-        self.foreign_vms = [other.get_vm("theirs").pk, 999_999]
+        self.foreign_vms = [other.get_vm("theirs").pk, 999_999, 2**63, 0]
 
     def endpoints(self) -> dict[str, tuple[str, st.SearchStrategy, st.SearchStrategy]]:
         # Mostly this host's objects, sometimes the other host's or one that does not exist.

@@ -69,6 +69,20 @@ def form_allocation(data: dict, resource: str, expandable: bool | None = None) -
     )
 
 
+def move_and_update_pool(pool: ResourcePool, parent: ResourcePool | None, name, cpu, memory) -> ResourcePool:
+    """What the pool form saves: the move to a new parent, then the new settings, judged there."""
+    if parent is not None and parent.pk != pool.parent_id:
+        services.move_into(parent, [], [pool])
+    return services.update_pool(pool, name=name, cpu=cpu, memory=memory)
+
+
+def move_and_reconfigure_vm(vm: VirtualMachine, pool: ResourcePool | None, cpu, memory, **settings) -> VirtualMachine:
+    """What the VM form saves: the move to a new pool, then the new settings, judged there."""
+    if pool is not None and pool.pk != vm.resource_pool_id:
+        services.move_into(pool, [vm], [])
+    return services.reconfigure_vm(vm, cpu=cpu, memory=memory, **settings)
+
+
 ALLOCATION_FIELDSETS = (
     ("CPU (MHz)", {"fields": ("cpu_reservation", "cpu_limit", "cpu_shares_level", "cpu_shares")}),
     ("Memory (MB)", {"fields": ("mem_reservation", "mem_limit", "mem_shares_level", "mem_shares")}),
@@ -143,12 +157,7 @@ class PoolForm(forms.ModelForm):
         if self.instance.pk is None:
             refusal = preview(services.create_pool, parent, data.get("name", ""), cpu, memory)
         else:
-            if parent is not None and parent.pk != self.instance.parent_id:
-                refusal = preview(services.move_into, parent, [], [self.instance])
-                if refusal:
-                    add_refusal(self, refusal)
-                    return data
-            refusal = preview(services.update_pool, self.instance, name=data.get("name"), cpu=cpu, memory=memory)
+            refusal = preview(move_and_update_pool, self.instance, parent, data.get("name"), cpu, memory)
         if refusal:
             add_refusal(self, refusal)
         return data
@@ -243,10 +252,7 @@ class ResourcePoolAdmin(admin.ModelAdmin):
         if not change:
             obj.pk = services.create_pool(data["parent"], data["name"], cpu, memory).pk
             return
-        current = ResourcePool.objects.get(pk=obj.pk)
-        if data["parent"].pk != current.parent_id:
-            services.move_into(data["parent"], [], [current])
-        services.update_pool(current, name=data["name"], cpu=cpu, memory=memory)
+        move_and_update_pool(ResourcePool.objects.get(pk=obj.pk), data["parent"], data["name"], cpu, memory)
 
     def get_deleted_objects(self, objs, request):
         """Only the pools themselves go: their VMs and child pools move to the parent
@@ -288,10 +294,7 @@ class VmForm(forms.ModelForm):
         if self.instance.pk is None:
             refusal = preview(services.create_vm, host, pool=pool, cpu=cpu, memory=memory, **settings)
         else:
-            refusal = None
-            if pool is not None and pool.pk != self.instance.resource_pool_id:
-                refusal = preview(services.move_into, pool, [self.instance], [])
-            refusal = refusal or preview(services.reconfigure_vm, self.instance, cpu=cpu, memory=memory, **settings)
+            refusal = preview(move_and_reconfigure_vm, self.instance, pool, cpu, memory, **settings)
         if refusal:
             add_refusal(self, refusal)
         return data
@@ -320,10 +323,7 @@ class VirtualMachineAdmin(admin.ModelAdmin):
         if not change:
             obj.pk = services.create_vm(data["host"], pool=data.get("resource_pool"), cpu=cpu, memory=memory, **settings).pk
             return
-        current = VirtualMachine.objects.get(pk=obj.pk)
-        if data.get("resource_pool") and data["resource_pool"].pk != current.resource_pool_id:
-            services.move_into(data["resource_pool"], [current], [])
-        services.reconfigure_vm(current, cpu=cpu, memory=memory, **settings)
+        move_and_reconfigure_vm(VirtualMachine.objects.get(pk=obj.pk), data.get("resource_pool"), cpu, memory, **settings)
 
     def delete_model(self, request, obj):
         services.delete_vm(obj)

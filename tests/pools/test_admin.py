@@ -278,3 +278,67 @@ def test_a_running_vms_reservation_is_readmitted_by_the_vm_form(admin_client, la
         in errors["mem_reservation"]
     )
     assert database_state() == before
+
+
+@pytest.mark.parametrize(("reservation", "admitted"), [(4096, True), (4097, False)])
+def test_a_vm_moved_and_given_a_bigger_reservation_is_judged_in_its_new_pool(
+    admin_client, lab, reservation, admitted
+):
+    """The form previews what saving does: the move, then the new allocation, in the new pool."""
+    lab.pool("SMALL", memory=fixed(1024))
+    roomy = lab.pool("ROOMY", memory=fixed(4096))
+    vm = lab.vm("v", "SMALL", on=True, memory=reserve(1024), memory_mb=8192)
+    before = database_state()
+    data = vm_form(
+        lab, resource_pool=roomy.pk, name="v", memory_mb=8192, vcpus=1, mem_reservation=reservation
+    )
+    del data["host"]
+
+    response = admin_client.post(VMS + f"{vm.pk}/change/", data)
+
+    if admitted:
+        assert response.status_code == 302, form_errors(response)
+        moved = VirtualMachine.objects.get(pk=vm.pk)
+        assert (moved.resource_pool_id, moved.mem_reservation, moved.power_state) == (
+            roomy.pk,
+            4096,
+            PowerState.POWERED_ON,
+        )
+        return
+    errors = form_errors(response)
+    assert list(errors) == ["mem_reservation"]
+    assert (
+        '"ROOMY" has 3072 MB unreserved memory, the operation needs 3073 MB'
+        in errors["mem_reservation"]
+    )
+    assert database_state() == before
+
+
+@pytest.mark.parametrize(("reservation", "admitted"), [(4096, True), (4097, False)])
+def test_a_pool_moved_and_given_a_bigger_reservation_is_judged_in_its_new_parent(
+    admin_client, lab, reservation, admitted
+):
+    small = lab.pool("SMALL", memory=fixed(1024))
+    roomy = lab.pool("ROOMY", memory=fixed(4096))
+    pool = lab.pool("P", "SMALL", memory=fixed(1024))
+    before = database_state()
+    data = pool_form(
+        lab, roomy, name="P", mem_reservation=reservation, mem_expandable=None, host=None
+    )
+
+    response = admin_client.post(POOLS + f"{pool.pk}/change/", data)
+
+    if admitted:
+        assert response.status_code == 302, form_errors(response)
+        moved = ResourcePool.objects.get(pk=pool.pk)
+        assert (moved.parent_id, moved.mem_reservation) == (roomy.pk, 4096)
+        assert lab.usage("SMALL")["reservationUsed"] == 0
+        return
+    errors = form_errors(response)
+    assert list(errors) == ["mem_reservation"]
+    assert (
+        '"ROOMY" has 3072 MB unreserved memory, the operation needs 3073 MB'
+        in errors["mem_reservation"]
+    )
+    assert database_state() == before
+    assert small.children.get() == pool

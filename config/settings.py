@@ -187,9 +187,10 @@ SIM_SCAN_EVERY_TICKS = env_int("SIM_SCAN_EVERY_TICKS", 3, minimum=1)
 SIM_ADVANCE_MAX_SECONDS = env_int("SIM_ADVANCE_MAX_SECONDS", 7 * 24 * 3600, minimum=20)
 
 REST_FRAMEWORK = {
+    # Basic first, so an anonymous request gets 401 with a WWW-Authenticate challenge, not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.BasicAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["dashboard.api.permissions.ModelPermissionsWithView"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

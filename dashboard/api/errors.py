@@ -88,7 +88,7 @@ def exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     if isinstance(exc, exceptions.ValidationError):
-        return _bad_request("Invalid input.", _field_messages(exc.detail))
+        return _bad_request(f"Invalid input: {_flatten(exc.detail)}", _field_messages(exc.detail))
     if isinstance(exc, exceptions.ParseError):
         return _bad_request(f"Malformed request body: {exc.detail}", {})
     response = drf_exception_handler(exc, context)

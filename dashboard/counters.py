@@ -130,7 +130,7 @@ _COUNTERS = (
         "lab.pshare.saving", "Sharing saving (lab)", "KB", "absolute", ("host",),
         "The lab's own counter, not a vSphere one: machine memory page sharing saves on the host, "
         "shared minus shared common (esxtop PSHARE saving).",
-        "#4f8f2f",
+        "#6c8ebf",
     ),
     Counter(
         "lab.mmu.overhead", "MMU overhead (lab)", "%", "rate", ("vm",),
@@ -180,11 +180,11 @@ def parse_stat_key(key: str, kind: str) -> tuple[Counter, str]:
     counter = CATALOGUE.get(name)
     if counter is None or rollup not in counter.rollups:
         raise UnknownCounter(
-            f"Unknown counter {key!r}: use a name from /api/counters/ with a rollup "
+            f"Unknown counter {key[:60]!r}: use a name from /api/counters/ with a rollup "
             f"({', '.join(ROLLUPS)}), e.g. mem.granted.average."
         )
     if kind not in counter.entities:
-        raise UnknownCounter(f"{key!r} is not kept for a {kind}.")
+        raise UnknownCounter(f"{key[:60]!r} is not kept for a {kind}.")
     return counter, rollup
 
 

@@ -29,7 +29,12 @@
     if (data.resource) parts.push("resource: " + data.resource);
     if (data.requested !== undefined && data.requested !== null) parts.push("requested: " + lab.formatNumber(data.requested) + " " + unit);
     if (data.unreserved !== undefined && data.unreserved !== null) parts.push("unreserved: " + lab.formatNumber(data.unreserved) + " " + unit);
-    parts.push.apply(parts, lab.describeFields(data.fields));
+    // Field messages the error sentence does not already say.
+    const said = data.error || "";
+    lab.describeFields(data.fields).forEach(function (detail) {
+      const message = detail.slice(detail.indexOf(": ") + 2);
+      if (said.indexOf(message) === -1) parts.push(detail);
+    });
     return parts.join(" · ");
   }
 

@@ -422,23 +422,25 @@
   }
 
   let backfilling = false;
-  let backfillAgain = false;
+  let pendingStart = null;
 
-  /* Everything after the newest point held (the stats start is exclusive). */
-  async function backfill() {
+  /* Everything after `startIso` (the stats start is exclusive): the newest point held before a
+   * reconnect, or the point before a hole in the pushed timestamps. */
+  async function backfill(startIso) {
     if (!isLive()) return;
     if (!store.times.length) {
       await loadRange();
       return;
     }
+    const start = startIso || lastIso();
     if (backfilling) {
-      backfillAgain = true;
+      if (pendingStart === null || Date.parse(start) < Date.parse(pendingStart)) pendingStart = start;
       return;
     }
     backfilling = true;
     const serial = loadSerial;
     try {
-      const result = await lab.api("GET", statsUrl({ start: lastIso() }));
+      const result = await lab.api("GET", statsUrl({ start: start }));
       if (serial !== loadSerial || !isLive()) return;
       if (!result.ok) {
         showMessage(errorText(result.data), true);
@@ -450,9 +452,10 @@
       showMessage(describeEmpty());
     } finally {
       backfilling = false;
-      if (backfillAgain) {
-        backfillAgain = false;
-        backfill();
+      if (pendingStart !== null) {
+        const next = pendingStart;
+        pendingStart = null;
+        backfill(next);
       }
     }
   }
@@ -461,6 +464,7 @@
     if (!isLive() || !chart.data) return;
     const ms = Date.parse(message.ts);
     const previous = store.times.length ? store.times[store.times.length - 1] : null;
+    const previousIso = previous === null ? null : store.points.get(previous).iso;
     const values = {};
     options.keys.forEach(function (key) {
       const stored = message.values[keyParts(key).name];
@@ -487,8 +491,10 @@
       updateRangeText();
     }
     showMessage("");
-    // A hole in the pushed samples (a message lost while the socket looked alive): backfill.
-    if (previous !== null && ms - previous > 1.5 * REALTIME * 1000) backfill();
+    // A hole in the pushed samples (missed before the socket opened, or lost): backfill it.
+    if (previous !== null && ms - previous > 1.5 * REALTIME * 1000) {
+      backfill(previousIso);
+    }
   }
 
   // ------------------------------------------------------------------ exports
@@ -667,7 +673,9 @@
     }
     if (config.view === "advanced") setupChartOptions();
     feed.on("sample", onSample);
-    feed.on("reconnected", backfill);
+    feed.on("reconnected", function () {
+      backfill(lastIso());
+    });
     feed.on("advanced", loadRange);
     document.addEventListener("vmemlab:reload", loadRange);
   }

@@ -166,6 +166,7 @@ STATICFILES_FINDERS = [
     "dashboard.staticfinders.PlotlyJsFinder",
 ]
 WHITENOISE_USE_FINDERS = not PRODUCTION
+WHITENOISE_AUTOREFRESH = not PRODUCTION
 if not PRODUCTION:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # collectstatic fills it; WhiteNoise wants it there
 

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from hostsim.engine import HostSim, VMConfig
+from hostsim.engine import EngineError, HostSim, VMConfig
 from hostsim.models import (
     REALTIME_INTERVAL,
     Checkpoint,
@@ -63,6 +63,7 @@ class HostActor:
     host_version: int = 0
     ticks_since_checkpoint: int = 0
     unscanned_seconds: float = 0.0
+    checkpointed: bool = False  # a new engine is checkpointed after its first tick
 
 
 # The engines this process holds, by host id.
@@ -128,13 +129,19 @@ def _restore_actor(host: Host) -> HostActor:
     checkpoint = Checkpoint.objects.filter(host=host).first()
     if checkpoint is None:
         return _new_actor(host)
+    try:
+        sim = HostSim.restore(bytes(checkpoint.engine_state))
+    except EngineError as exc:  # written by an older engine: start the host afresh, clock continues
+        log.warning("checkpoint of host %s not restorable (%s); starting a new engine", host.pk, exc)
+        return _new_actor(host)
     actor = HostActor(
         host_id=host.pk,
-        sim=HostSim.restore(bytes(checkpoint.engine_state)),
+        sim=sim,
         clock=max(checkpoint.clock, _last_stored(host.pk) or checkpoint.clock),
         vm_map={int(k): v["engine_id"] for k, v in checkpoint.vm_map.items()},
         vm_versions={int(k): v["version"] for k, v in checkpoint.vm_map.items()},
         host_version=checkpoint.host_version,
+        checkpointed=True,
     )
     # Guest operations applied after the snapshot was taken are replayed, so none is lost.
     replay = GuestOperation.objects.filter(
@@ -289,6 +296,7 @@ def checkpoint(actor: HostActor) -> None:
         },
     )
     actor.ticks_since_checkpoint = 0
+    actor.checkpointed = True
 
 
 def tick(host_id: int) -> str:
@@ -309,7 +317,7 @@ def tick(host_id: int) -> str:
             except Exception:
                 forget(host_id)  # the engine moved on but nothing was stored: start again
                 raise
-            if actor.ticks_since_checkpoint >= settings.SIM_CHECKPOINT_TICKS:
+            if actor.ticks_since_checkpoint >= settings.SIM_CHECKPOINT_TICKS or not actor.checkpointed:
                 checkpoint(actor)
             return "ticked"
     except HostBusy:

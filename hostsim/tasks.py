@@ -54,3 +54,11 @@ def share_scan_host(self, host_id: int) -> str:
 @shared_task(ignore_result=True)
 def rollup_samples() -> dict[int, dict[int, int]]:
     return {host_id: rollup_host(host_id) for host_id in Host.objects.values_list("pk", flat=True)}
+
+
+@shared_task(ignore_result=False)
+def advance_host(host_id: int, seconds: int) -> dict:
+    try:
+        return runtime.advance(host_id, seconds)
+    except runtime.HostBusy as exc:
+        return {"host": host_id, "error": str(exc)}

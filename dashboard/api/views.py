@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from dashboard.api import serializers as s
 from dashboard.api.stats import StatsActionMixin
 from hostsim import runtime
+from hostsim.fastforward import fast_forward
 from hostsim.models import Host, VirtualMachine
 from pools import services
 from pools.models import ResourcePool
@@ -80,10 +81,11 @@ class HostViewSet(StatsActionMixin, mixins.CreateModelMixin, mixins.UpdateModelM
         if seconds > settings.SIM_ADVANCE_MAX_SECONDS:
             raise ValidationError({"seconds": [f"At most {settings.SIM_ADVANCE_MAX_SECONDS} simulated seconds at once."]})
         try:
-            result = runtime.advance(host.pk, seconds)
+            result = fast_forward(host.pk, seconds)
         except runtime.HostBusy as exc:
             return Response({"error": str(exc)}, status=status.HTTP_409_CONFLICT)
-        return Response(result)
+        running = result["status"] == "running"
+        return Response(result, status=status.HTTP_202_ACCEPTED if running else status.HTTP_200_OK)
 
 
 class PoolViewSet(StatsActionMixin, viewsets.ModelViewSet):

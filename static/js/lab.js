@@ -126,6 +126,10 @@
     advance: function (form, submitter) {
       const seconds = Number(form.elements.seconds.value);
       return call(form, submitter, "POST", config.apiUrl + "advance/", { seconds: seconds }, "Fast-forward", function (data) {
+        if (data.status === "running") {
+          show(form, "Fast-forward is still running.", "The worker goes on with it; the charts reload when it is done.", false);
+          return;
+        }
         const detail = data.from && data.to ? "Simulated " + new Date(data.from).toLocaleString() + " → " + new Date(data.to).toLocaleString() + "." : "";
         show(form, "Fast-forward done.", detail, false);
         document.dispatchEvent(new CustomEvent("vmemlab:reload"));

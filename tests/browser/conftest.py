@@ -7,26 +7,17 @@ writes, and the database is emptied after it), and `scenario` writes its invento
 pools.services. The worker simply simulates whichever hosts exist at each tick.
 """
 
-import sys
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
 
-ROOT_CONFTEST = Path(__file__).resolve().parent.parent / "conftest.py"
+from tests.labprocs import CeleryWorkers, child_env, forget_lab_state, start_web
+
 MARKUP = "<img src=x onerror=alert(1)>"
 PASSWORD = "lab-password-1"
 ROLLED_UP_GRANTED_KB = 123_456  # a value no live sample has, so rolled-up points are recognisable
-
-
-def _shared(config):
-    """The module object of tests/conftest.py (its Child, CeleryWorkers, child_env, wait_until)."""
-    for plugin in config.pluginmanager.get_plugins():
-        if getattr(plugin, "__file__", None) == str(ROOT_CONFTEST):
-            return plugin
-    raise RuntimeError("tests/conftest.py is not loaded")
 
 
 @dataclass
@@ -75,28 +66,15 @@ class Lab:
 
 
 @pytest.fixture(scope="module")
-def browser_lab(request, django_db_setup, redis_url, tmp_path_factory):
+def browser_lab(django_db_setup, redis_url, tmp_path_factory):
     """uvicorn, a Celery worker and beat on the test database, for every test of the module."""
-    shared = _shared(request.config)
     from hostsim.redis_client import get_redis
 
-    redis = get_redis()
-    for key in redis.scan_iter(match="vmemlab:*"):
-        redis.delete(key)
-    redis.delete("celery")
+    forget_lab_state(get_redis())
     log_dir = tmp_path_factory.mktemp("browser-lab")
-    workers = shared.CeleryWorkers(log_dir, shared.child_env())
-    port = shared._free_port()
-    web = shared.Child(
-        "web",
-        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-         "--port", str(port), "--no-access-log"],
-        shared.child_env(),
-        log_dir,
-    )
+    workers = CeleryWorkers(log_dir, child_env())
+    web, url = start_web(log_dir)
     try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_for_http(shared, url, web)
         workers.start("browser")
         workers.start_beat()
         yield Lab(url, [web, *workers.children])
@@ -109,20 +87,6 @@ def browser_lab(request, django_db_setup, redis_url, tmp_path_factory):
 def scenario(transactional_db, browser_lab):
     host, vm, markup, tight, too_big, times = _build_scenario()
     return Scenario(browser_lab.url, host.pk, vm.pk, markup.pk, tight.pk, too_big.pk, times)
-
-
-def _wait_for_http(shared, url, web):
-    import urllib.request
-
-    def answers():
-        try:
-            with urllib.request.urlopen(url + "/accounts/login/", timeout=1):
-                return True
-        except OSError:
-            return not web.alive()
-
-    shared.wait_until(answers, 60, "the ASGI server did not answer")
-    assert web.alive(), web.output()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from hostsim import routing, runtime, tasks
 from hostsim.models import REALTIME_INTERVAL, Checkpoint, EntityKind, GuestOperation, Sample
 from pools import services
-from tests.conftest import wait_until
+from tests.labprocs import wait_until
 
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
 

@@ -1,0 +1,157 @@
+"""Granted, consumed and the guest's own view: first touch, freeing, boot, power cycles, a full host."""
+
+import pytest
+
+from hostsim.engine import EngineError, InsufficientMemoryError
+
+from engine_testkit import MB, add_vm, assert_counter_invariants, boot, make_host
+
+
+def test_a_vm_starts_with_nothing_granted(host):
+    vm = add_vm(host, workload="webserver")
+    counters = host.vm_counters(vm)
+    assert counters["mem.granted"] == counters["mem.consumed"] == counters["lab.guest.used"] == 0
+    host.step(20)
+    assert host.vm_counters(vm)["mem.granted"] > 0  # the guest boots by touching memory
+
+
+def test_the_first_touch_of_guest_memory_grants_and_consumes_it(host):
+    vm = add_vm(host, workload="toucher")
+    boot(host)
+    before = host.vm_counters(vm)
+    assert host.guest_allocate(vm, 32) == 32
+    after = host.vm_counters(vm)
+    assert after["mem.granted"] - before["mem.granted"] == 32 * MB
+    assert after["mem.consumed"] - before["mem.consumed"] == 32 * MB
+    assert after["lab.guest.used"] - before["lab.guest.used"] == 32 * MB
+
+
+def test_freeing_in_the_guest_leaves_granted_and_consumed_unchanged(host):
+    vm = add_vm(host, workload="toucher")
+    boot(host)
+    host.guest_allocate(vm, 48)
+    allocated = host.vm_counters(vm)
+    view = host.guest_view(vm)
+    assert host.guest_free(vm, 48) == 48
+    freed = host.vm_counters(vm)
+    assert freed["mem.granted"] == allocated["mem.granted"]
+    assert freed["mem.consumed"] == allocated["mem.consumed"]
+    assert freed["lab.guest.used"] == allocated["lab.guest.used"] - 48 * MB
+    assert host.guest_view(vm)["free"] == view["free"] + 48 * MB
+    host.step(60)  # and time does not give it back either: only reclamation would
+    assert host.vm_counters(vm)["mem.granted"] == allocated["mem.granted"]
+
+
+def test_memory_freed_in_the_guest_is_reused_without_new_frames(host):
+    vm = add_vm(host, workload="toucher")
+    boot(host)
+    host.guest_allocate(vm, 40)
+    host.guest_free(vm, 40)
+    granted = host.vm_counters(vm)["mem.granted"]
+    host.guest_allocate(vm, 40)
+    assert host.vm_counters(vm)["mem.granted"] == granted
+
+
+def test_freeing_more_than_the_process_holds_frees_what_it_holds(host):
+    vm = add_vm(host, workload="toucher")
+    boot(host)
+    host.guest_allocate(vm, 8)
+    assert host.guest_free(vm, 100) == 8
+
+
+def test_windows_is_fully_granted_after_boot_and_linux_is_not(host):
+    windows = add_vm(host, "w", memory_mb=256, guest_os="windows")
+    linux = add_vm(host, "l", memory_mb=256, guest_os="linux")
+    boot(host)
+    assert host.vm_counters(windows)["mem.granted"] == 256 * MB
+    assert 0 < host.vm_counters(linux)["mem.granted"] < 256 * MB // 2
+    # ... even though the Windows guest itself uses only part of it: the rest is zeroed free memory.
+    assert host.guest_view(windows)["used"] < 256 * MB // 2
+
+
+def test_a_windows_guest_boot_leaves_mostly_zero_pages_that_sharing_collapses(host):
+    vm = add_vm(host, memory_mb=256, guest_os="windows")
+    boot(host)
+    host.share_scan_full()
+    counters = host.vm_counters(vm)
+    assert counters["mem.zero"] > 128 * MB
+    assert counters["mem.consumed"] < counters["mem.granted"] - 128 * MB
+
+
+def test_powering_off_releases_every_frame(host):
+    idle = host.host_counters()
+    vm = add_vm(host, memory_mb=256, guest_os="windows", workload="database")
+    other = add_vm(host, "other", memory_mb=128, workload="webserver")
+    host.step(300)
+    host.share_scan_full()
+    assert host.host_counters()["mem.consumed"] > idle["mem.consumed"] + 256 * MB
+    host.power_off(vm)
+    host.power_off(other)
+    after = host.host_counters()
+    assert after["mem.consumed"] == idle["mem.consumed"]
+    assert after["mem.granted"] == after["mem.shared"] == after["mem.sharedcommon"] == after["mem.overhead"] == 0
+    assert all(value == 0 for value in host.vm_counters(vm).values())
+    assert not host.is_powered_on(vm)
+    host.audit()
+
+
+def test_powering_on_again_is_a_fresh_boot_from_nothing(host):
+    vm = add_vm(host, workload="toucher")
+    boot(host)
+    host.guest_allocate(vm, 64)
+    host.power_off(vm)
+    host.power_on(vm)
+    assert host.vm_counters(vm)["mem.granted"] == 0
+    assert host.guest_view(vm)["processes"][-1]["resident"] == 0
+    boot(host)
+    assert 0 < host.vm_counters(vm)["mem.granted"] < 64 * MB
+
+
+def test_a_guest_cannot_grow_past_the_host_memory_and_nothing_breaks():
+    sim = make_host(memory_mb=256)
+    vm = add_vm(sim, memory_mb=256, workload="toucher")
+    boot(sim)
+    got = sim.guest_allocate(vm, 256)
+    assert 0 < got < 256
+    host = sim.host_counters()
+    assert host["mem.consumed"] > host["mem.totalCapacity"] - 1 * MB
+    assert sim.guest_allocate(vm, 16) == 0  # no free frame is left
+    sim.step(120)
+    assert_counter_invariants(sim)
+    sim.audit()
+
+
+def test_power_on_is_refused_when_the_host_cannot_hold_the_overhead():
+    sim = make_host(memory_mb=256)
+    first = add_vm(sim, "first", memory_mb=256, workload="toucher")
+    boot(sim)
+    sim.guest_allocate(first, 256)  # fills the host
+    second = add_vm(sim, "second", memory_mb=128, on=False)
+    state = sim.snapshot()
+    with pytest.raises(InsufficientMemoryError) as refused:
+        sim.power_on(second)
+    assert isinstance(refused.value, ValueError)
+    assert refused.value.requested_kb > refused.value.free_kb
+    assert sim.snapshot() == state
+    sim.power_off(first)
+    sim.power_on(second)  # the same request succeeds once there is room
+
+
+def test_the_guest_view_accounts_for_every_page(host):
+    vm = add_vm(host, memory_mb=256, workload="webserver")
+    host.step(200)
+    view = host.guest_view(vm)
+    assert view["powered_on"] and view["booted"] and view["os"] == "linux"
+    assert view["total"] == 256 * MB == view["used"] + view["free"]
+    assert view["used"] == host.vm_counters(vm)["lab.guest.used"]
+    held = view["kernel"] + view["page_cache"] + sum(process["resident"] for process in view["processes"])
+    assert held == view["used"]
+    assert [process["name"] for process in view["processes"]] == ["webserver", "toucher"]
+
+
+def test_a_powered_off_vm_has_no_guest_view_figures(host):
+    vm = add_vm(host, on=False)
+    view = host.guest_view(vm)
+    assert not view["powered_on"] and view["used"] == view["free"] == 0 and view["total"] == 128 * MB
+    with pytest.raises(EngineError):
+        host.guest_allocate(vm, 1)

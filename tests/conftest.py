@@ -10,6 +10,7 @@ import shutil
 import pytest
 
 from tests.labprocs import CeleryWorkers, Child, child_env, forget_lab_state, start_web
+
 CHROMIUM_FLAGS = [
     "--headless=new",
     "--no-sandbox",

@@ -109,3 +109,26 @@ def test_a_second_worker_takes_hosts_of_its_own(celery_workers):
     wait_until(lambda: _timestamps(EntityKind.HOST, first_host.pk) and _timestamps(EntityKind.HOST, second_host.pk),
                60, "both hosts should tick")
     assert {routing.host_owner(first_host.pk), routing.host_owner(second_host.pk)} == {w1, w2}
+
+
+def test_fast_forward_runs_on_the_worker_that_holds_the_engine_so_the_guest_does_not_reboot(celery_workers):
+    from hostsim.fastforward import fast_forward
+
+    host, vms = _host_with_vms(on=1, off=0)
+    vm = vms[0]
+    services.reconfigure_vm(vm, workload="toucher")
+    _, nodename = celery_workers.start("w1", SIM_CHECKPOINT_TICKS="1000")  # no checkpoint after the first
+    celery_workers.start_beat()
+    wait_until(lambda: len(_timestamps(EntityKind.VM, vm.pk)) >= 2, 60, "no VM samples")
+    services.request_guest_operation(vm, "allocate", 200)
+    wait_until(lambda: GuestOperation.objects.filter(applied_at__isnull=False).exists(), 30, "not applied")
+    wait_until(lambda: Sample.objects.filter(entity_kind=EntityKind.VM, entity_id=vm.pk,
+                                             ts__gte=GuestOperation.objects.get().applied_at).exists(), 30, "no sample")
+    granted_before = Sample.objects.filter(entity_kind=EntityKind.VM, entity_id=vm.pk).order_by("-ts").first().values["mem.granted"]
+    result = fast_forward(host.pk, 600)
+    assert result["status"] == "done" and result["ticks"] == 30
+    granted = [row.values["mem.granted"] for row in Sample.objects.filter(
+        entity_kind=EntityKind.VM, entity_id=vm.pk, interval=REALTIME_INTERVAL).order_by("ts")]
+    assert granted_before >= 200 * 1024
+    assert min(granted[granted.index(granted_before):]) >= granted_before  # never rebooted to nothing
+    assert routing.host_owner(host.pk) == nodename

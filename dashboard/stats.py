@@ -42,6 +42,10 @@ class StatsQuery:
     end: datetime | None = None  # inclusive
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def _parse_moment(raw: str) -> datetime | None:
     """An ISO 8601 date-time; naive ones are UTC. None when it cannot be read."""
     text = raw.strip()
@@ -56,7 +60,13 @@ def _parse_moment(raw: str) -> datetime | None:
         except ValueError:  # well-formed but impossible, e.g. month 13
             moment = None
         if moment is not None:
-            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            try:
+                moment = moment.astimezone(UTC)
+            except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00
+                return None
+            # Far enough from datetime's ends that a window of a year around it still exists.
+            return moment if EARLIEST <= moment <= LATEST else None
     return None
 
 
@@ -102,7 +112,7 @@ def parse_query(kind: str, entity_id: int, params: Mapping[str, str]) -> StatsQu
             continue
         moment = _parse_moment(raw[:64])
         if moment is None:
-            errors[name] = f"Not an ISO 8601 date and time: {raw[:40]!r}."
+            errors[name] = f"Not an ISO 8601 date and time between 1970 and 9000: {raw[:40]!r}."
         else:
             moments[name] = moment
     start, end = moments["start"], moments["end"]

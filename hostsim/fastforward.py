@@ -15,7 +15,10 @@ WAIT_SECONDS = 60  # longest a request waits; a longer fast-forward goes on in t
 def fast_forward(host_id: int, seconds: int) -> dict:
     owner = routing.host_owner(host_id)
     if owner is None or owner not in routing.live_workers():
-        return {**runtime.advance(host_id, seconds), "status": "done"}
+        try:
+            return {**runtime.advance(host_id, seconds), "status": "done"}
+        finally:
+            runtime.forget(host_id)  # this process does not own the host: keep no engine here
     result = tasks.advance_host.apply_async(args=[host_id, seconds], queue=routing.worker_queue(owner))
     try:
         outcome = result.get(timeout=WAIT_SECONDS)

@@ -11,9 +11,16 @@ import time
 from hostsim.redis_client import get_redis
 
 WORKER_HEARTBEAT_TTL = 30  # seconds a worker counts as alive after its last heartbeat
-HOST_LEASE_TTL = 30  # seconds a host stays with a worker that stopped ticking it
+HOST_LEASE_MIN_TTL = 30  # seconds a host stays with a worker that stopped ticking it
 _WORKER_KEY = "vmemlab:worker:{}"
 _OWNER_KEY = "vmemlab:host:{}:owner"
+
+
+def host_lease_ttl() -> int:
+    """Long enough to outlast several ticks, however slow the lab runs (SIM_SPEED)."""
+    from django.conf import settings
+
+    return max(HOST_LEASE_MIN_TTL, int(3 * settings.SAMPLE_INTERVAL / settings.SIM_SPEED) + 1)
 
 
 def worker_queue(nodename: str) -> str:
@@ -43,10 +50,10 @@ def renew_lease(host_id: int, nodename: str) -> bool:
     """Keep the host with `nodename`; False if another worker holds it now."""
     r = get_redis()
     key = _OWNER_KEY.format(host_id)
-    if r.set(key, nodename, ex=HOST_LEASE_TTL, nx=True):
+    if r.set(key, nodename, ex=host_lease_ttl(), nx=True):
         return True
     if r.get(key) == nodename.encode():
-        r.expire(key, HOST_LEASE_TTL)
+        r.expire(key, host_lease_ttl())
         return True
     return False
 
@@ -66,7 +73,7 @@ def assign_hosts(host_ids: list[int]) -> dict[int, str]:
     for host_id, owner in owners.items():
         if owner not in load:
             owner = min(load, key=lambda w: (load[w], w))
-            r.set(_OWNER_KEY.format(host_id), owner, ex=HOST_LEASE_TTL)
+            r.set(_OWNER_KEY.format(host_id), owner, ex=host_lease_ttl())
             load[owner] += 1
         assignment[host_id] = owner
     return assignment

@@ -7,6 +7,8 @@ on the field it concerns with vSphere's numbers; saving runs the service again u
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils.html import format_html
 
 from hostsim.models import Host, VirtualMachine
@@ -14,13 +16,13 @@ from pools import services
 from pools.admission import Allocation
 from pools.errors import AdmissionDenied, InvalidOperation
 from pools.models import ResourcePool
+from pools.services import FIELD_PREFIX
 from pools.shares import share_percentages
 
-_PREFIX = {"cpu": "cpu", "memory": "mem"}
 # Admission field keys ("memory.reservation") -> model field names ("mem_reservation").
 _FIELD_OF = {
     f"{resource}.{part}": f"{prefix}_{name}"
-    for resource, prefix in _PREFIX.items()
+    for resource, prefix in FIELD_PREFIX.items()
     for part, name in (("reservation", "reservation"), ("limit", "limit"), ("shares_level", "shares_level"),
                        ("shares", "shares"), ("expandable", "expandable"))
 }
@@ -45,7 +47,7 @@ def preview(operation, *args, **kwargs) -> Exception | None:
 def add_refusal(form: forms.ModelForm, refusal: Exception) -> None:
     """Show a refusal on the fields it concerns (or on the form when it concerns none)."""
     if isinstance(refusal, AdmissionDenied):
-        field = f"{_PREFIX.get(refusal.resource, 'mem')}_reservation"
+        field = f"{FIELD_PREFIX.get(refusal.resource, 'mem')}_reservation"
         form.add_error(field if field in form.fields else None, str(refusal))
         return
     placed = False
@@ -59,7 +61,7 @@ def add_refusal(form: forms.ModelForm, refusal: Exception) -> None:
 
 
 def form_allocation(data: dict, resource: str, expandable: bool | None = None) -> Allocation:
-    prefix = _PREFIX[resource]
+    prefix = FIELD_PREFIX[resource]
     return Allocation(
         reservation=data.get(f"{prefix}_reservation", 0),
         limit=data.get(f"{prefix}_limit", -1),
@@ -89,6 +91,30 @@ ALLOCATION_FIELDSETS = (
 )
 
 
+
+class ServiceDeletes:
+    """Deletes go through a pools.services function; a refusal is a message, not an error page."""
+
+    delete_service = None  # e.g. services.delete_vm, set as staticmethod on each admin
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except (AdmissionDenied, InvalidOperation) as refusal:  # the delete rolled back
+            self.message_user(request, f"Not deleted: {refusal}", messages.ERROR)
+            return redirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"))
+
+    def delete_model(self, request, obj):
+        self.delete_service(obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset.order_by("-id"):
+            try:
+                self.delete_service(obj)
+            except (AdmissionDenied, InvalidOperation) as refusal:
+                self.message_user(request, f'"{obj}" not deleted: {refusal}', messages.ERROR)
+
+
 # --- hosts ---------------------------------------------------------------------------------------
 
 
@@ -110,7 +136,9 @@ class HostForm(forms.ModelForm):
 
 
 @admin.register(Host)
-class HostAdmin(admin.ModelAdmin):
+class HostAdmin(ServiceDeletes, admin.ModelAdmin):
+    delete_service = staticmethod(services.delete_host)
+
     form = HostForm
     list_display = ("name", "memory_mb", "cpu_mhz", "hardware_mmu", "share_scan_time", "share_force_salting")
     fieldsets = (
@@ -119,6 +147,13 @@ class HostAdmin(admin.ModelAdmin):
             "fields": ("share_scan_time", "share_scan_ghz", "share_rate_max", "share_force_salting"),
         }),
     )
+
+    def get_deleted_objects(self, objs, request):
+        """The host goes with its pools and VMs (services.delete_host); the root pool's
+        undeletable flag and the pools' PROTECT links are for pool deletes, not this."""
+        deleted, counts, _perms, _protected = super().get_deleted_objects(objs, request)
+        perms = set() if self.has_delete_permission(request) else {str(self.opts.verbose_name)}
+        return deleted, counts, perms, []
 
     def save_model(self, request, obj, form, change):
         fields = {name: form.cleaned_data[name] for name in form.Meta.fields}
@@ -164,7 +199,9 @@ class PoolForm(forms.ModelForm):
 
 
 @admin.register(ResourcePool)
-class ResourcePoolAdmin(admin.ModelAdmin):
+class ResourcePoolAdmin(ServiceDeletes, admin.ModelAdmin):
+    delete_service = staticmethod(services.delete_pool)
+
     form = PoolForm
     list_display = ("tree_name", "host", "cpu_summary", "memory_summary", "cpu_share_percent", "memory_share_percent")
     list_filter = ("host",)
@@ -261,12 +298,6 @@ class ResourcePoolAdmin(admin.ModelAdmin):
         perms_needed = {str(self.opts.verbose_name) for pool in pools if not self.has_delete_permission(request, pool)}
         return [str(pool) for pool in pools], {self.opts.verbose_name_plural: len(pools)}, perms_needed, []
 
-    def delete_model(self, request, obj):
-        services.delete_pool(obj)
-
-    def delete_queryset(self, request, queryset):
-        for pool in queryset.order_by("-id"):
-            services.delete_pool(pool)
 
 
 # --- virtual machines ----------------------------------------------------------------------------
@@ -301,7 +332,9 @@ class VmForm(forms.ModelForm):
 
 
 @admin.register(VirtualMachine)
-class VirtualMachineAdmin(admin.ModelAdmin):
+class VirtualMachineAdmin(ServiceDeletes, admin.ModelAdmin):
+    delete_service = staticmethod(services.delete_vm)
+
     form = VmForm
     list_display = ("name", "host", "resource_pool", "power_state", "memory_mb", "vcpus", "guest_os", "workload",
                     "mmu_mode", "pshare_enabled", "mem_reservation")
@@ -324,13 +357,6 @@ class VirtualMachineAdmin(admin.ModelAdmin):
             obj.pk = services.create_vm(data["host"], pool=data.get("resource_pool"), cpu=cpu, memory=memory, **settings).pk
             return
         move_and_reconfigure_vm(VirtualMachine.objects.get(pk=obj.pk), data.get("resource_pool"), cpu, memory, **settings)
-
-    def delete_model(self, request, obj):
-        services.delete_vm(obj)
-
-    def delete_queryset(self, request, queryset):
-        for vm in queryset:
-            services.delete_vm(vm)
 
     def _power(self, request, queryset, operation, verb):
         for vm in queryset:

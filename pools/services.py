@@ -14,7 +14,7 @@ from dataclasses import replace
 from django.db import transaction
 from django.db.models import F
 
-from hostsim.models import Host, PowerState, SharesLevel, VirtualMachine
+from hostsim.models import NAME_MAX_LENGTH, Host, PowerState, SharesLevel, VirtualMachine
 from pools import admission
 from pools.admission import Allocation, Decision, PoolNode, TreeSnapshot, VmNode
 from pools.errors import AdmissionDenied, InvalidOperation
@@ -27,7 +27,7 @@ from pools.signals import inventory_changed
 VMKERNEL_FIXED_MB = 512
 VMKERNEL_FRACTION = 0.015
 RESOURCES = ("cpu", "memory")
-_PREFIX = {"cpu": "cpu", "memory": "mem"}
+FIELD_PREFIX = {"cpu": "cpu", "memory": "mem"}  # model fields: cpu_reservation, mem_reservation, ...
 
 
 def capacity_for_vms(host: Host) -> dict[str, int]:
@@ -40,7 +40,7 @@ def capacity_for_vms(host: Host) -> dict[str, int]:
 
 
 def allocation_of(entity: ResourcePool | VirtualMachine, resource: str) -> Allocation:
-    prefix = _PREFIX[resource]
+    prefix = FIELD_PREFIX[resource]
     expandable = getattr(entity, f"{prefix}_expandable", False)
     return Allocation(
         reservation=getattr(entity, f"{prefix}_reservation"),
@@ -115,7 +115,7 @@ def _announce(host_id: int) -> None:
 
 
 def _write_allocation(entity, resource: str, alloc: Allocation, *, vcpus=None, memory_mb=None) -> None:
-    prefix = _PREFIX[resource]
+    prefix = FIELD_PREFIX[resource]
     kind = "pool" if isinstance(entity, ResourcePool) else "vm"
     setattr(entity, f"{prefix}_reservation", alloc.reservation)
     setattr(entity, f"{prefix}_limit", alloc.limit)
@@ -133,8 +133,11 @@ def _check_name(name: str, field: str = "name") -> str:
     name = (name or "").strip()
     if not name:
         raise InvalidOperation("A name is required.", {field: "This field is required."})
-    if len(name) > 80:
-        raise InvalidOperation("Names are at most 80 characters.", {field: "Ensure this value has at most 80 characters."})
+    if len(name) > NAME_MAX_LENGTH:
+        raise InvalidOperation(
+            f"Names are at most {NAME_MAX_LENGTH} characters.",
+            {field: f"Ensure this value has at most {NAME_MAX_LENGTH} characters."},
+        )
     return name
 
 
@@ -148,7 +151,7 @@ def ensure_root_pool(host: Host) -> ResourcePool:
     if root is None:
         root = ResourcePool(host=host, is_root=True, name="Resources")
     for resource in RESOURCES:
-        prefix = _PREFIX[resource]
+        prefix = FIELD_PREFIX[resource]
         setattr(root, f"{prefix}_reservation", capacity[resource])
         setattr(root, f"{prefix}_limit", capacity[resource])
         setattr(root, f"{prefix}_expandable", False)
@@ -169,10 +172,37 @@ def create_host(**fields) -> Host:
     return host
 
 
+HARDWARE_FIELDS = ("memory_mb", "cpu_mhz", "hardware_mmu", "seed")  # the simulation rebuilds the host
+
+
+@transaction.atomic
+def delete_host(host: Host) -> None:
+    """Remove a host with its pools, VMs and samples; its VMs must be powered off first."""
+    locked = Host.objects.select_for_update().get(pk=host.pk)
+    running = list(VirtualMachine.objects.filter(host=locked, power_state=PowerState.POWERED_ON).values_list("name", flat=True))
+    if running:
+        raise InvalidOperation(f'Power off the VMs on "{locked.name}" first: {", ".join(running[:5])}.')
+    VirtualMachine.objects.filter(host=locked).delete()
+    for pool_id in reversed(snapshot(locked.pk).preorder()):  # children first: pools protect parents
+        ResourcePool.objects.filter(pk=pool_id).delete()
+    locked.delete()
+    _announce(host.pk)
+
+
 @transaction.atomic
 def update_host(host: Host, **changes) -> Host:
     """Change a host's capacity, MMU support or TPS settings; the root pool follows capacity."""
     locked = Host.objects.select_for_update().get(pk=host.pk)
+    rebuilt = sorted(name for name in HARDWARE_FIELDS if name in changes and changes[name] != getattr(locked, name))
+    running = VirtualMachine.objects.filter(host=locked, power_state=PowerState.POWERED_ON)
+    if rebuilt and running.exists():
+        # A different machine under running VMs is not possible; ESXi wants maintenance mode.
+        names = ", ".join(running.values_list("name", flat=True)[:5])
+        raise InvalidOperation(
+            f'Power off the VMs on "{locked.name}" before changing {", ".join(rebuilt)} '
+            f"(as entering maintenance mode would); still powered on: {names}.",
+            {name: f"Can only change while every VM on the host is powered off (still on: {names})." for name in rebuilt},
+        )
     for name, value in changes.items():
         setattr(locked, name, value)
     locked.full_clean()

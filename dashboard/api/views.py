@@ -9,7 +9,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.exceptions import ParseError, PermissionDenied, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
@@ -123,6 +123,8 @@ class PoolViewSet(StatsActionMixin, viewsets.ModelViewSet):
         """MoveIntoResourcePool: move VMs and pools of the same host into this pool."""
         target = self.get_object()
         data = _valid(s.MoveIntoSerializer, request).validated_data
+        if data["vms"] and not request.user.has_perm("hostsim.change_virtualmachine"):
+            raise PermissionDenied("Moving VMs needs the permission to change virtual machines.")
         vms = _objects(VirtualMachine, data["vms"], "vms")
         pools = _objects(ResourcePool, data["pools"], "pools")
         services.move_into(target, vms, pools)

@@ -111,6 +111,9 @@ def test_samples_of_other_entities_are_not_mixed_in(host, vm, viewer):
         ({"start": "2025-03-01T12:00:00Z", "end": "2025-03-01T11:00:00Z"}, "end"),
         ({"start": "2025-03-01T12:00:00Z", "end": "2025-03-01T12:00:00Z"}, "end"),
         ({"start": "2020-01-01T00:00:00Z", "end": "2025-01-01T00:00:00Z", "interval": "20"}, "interval"),
+        ({"end": "0001-01-01T00:00:00Z"}, "end"),  # a window before it would leave datetime's range
+        ({"end": "9999-12-31T23:59:59-01:00"}, "end"),  # past datetime's range in UTC
+        ({"interval": "86400", "end": "0001-01-02T00:00:00Z"}, "end"),
     ],
 )
 def test_invalid_parameters_are_a_400_naming_the_field(vm, viewer, params, field):

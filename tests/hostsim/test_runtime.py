@@ -7,6 +7,7 @@ import pytest
 from hostsim import rollups, runtime
 from hostsim.models import REALTIME_INTERVAL, Checkpoint, EntityKind, GuestOperation, Sample
 from pools import services
+from pools.errors import InvalidOperation
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -113,3 +114,25 @@ def test_rollup_is_idempotent_and_prunes_by_retention(host):
     realtime = Sample.objects.filter(host=host, interval=REALTIME_INTERVAL, entity_kind=EntityKind.HOST)
     oldest, newest = realtime.order_by("ts").first().ts, realtime.order_by("-ts").first().ts
     assert newest - oldest <= timedelta(hours=1)
+
+
+def test_a_vm_deleted_between_ticks_while_the_engine_still_runs_it_leaves_cleanly(host):
+    vm = _vm(host, name="gone")
+    other = _vm(host, name="stays")
+    runtime.tick(host.pk)
+    services.power_off(vm)
+    services.delete_vm(vm)  # before any tick saw the power-off
+    assert runtime.tick(host.pk) == "ticked"
+    assert runtime.tick(host.pk) == "ticked"
+    assert len(_series(EntityKind.VM, other.pk, "mem.granted")) == 3
+
+
+def test_new_host_memory_rebuilds_the_engine_once_its_vms_are_off(host):
+    vm = _vm(host)
+    runtime.tick(host.pk)
+    with pytest.raises(InvalidOperation, match="Power off the VMs"):
+        services.update_host(host, memory_mb=8192)
+    services.power_off(vm)
+    services.update_host(host, memory_mb=8192)
+    runtime.tick(host.pk)
+    assert _series(EntityKind.HOST, host.pk, "mem.totalCapacity")[-1] == 8192 * 1024

@@ -3,7 +3,7 @@
 import pytest
 from engine_testkit import MB, add_vm, boot, make_host
 
-from hostsim.engine import GUEST_OS_NAMES, WORKLOAD_NAMES, EngineError, HostSim, VMConfig
+from hostsim.engine import GUEST_OS_NAMES, WORKLOAD_NAMES, HostSim, VMConfig
 
 
 @pytest.fixture
@@ -34,7 +34,10 @@ def test_the_presets_are_the_ones_the_lab_offers():
 def test_settings_default_like_esxi_and_change_by_their_dotted_names():
     sim = HostSim(1024, 8000)
     assert sim.settings == {
-        "Mem.ShareScanTime": 60, "Mem.ShareScanGHz": 4, "Mem.ShareRateMax": 1024, "Mem.ShareForceSalting": 2,
+        "Mem.ShareScanTime": 60,
+        "Mem.ShareScanGHz": 4,
+        "Mem.ShareRateMax": 1024,
+        "Mem.ShareForceSalting": 2,
     }
     sim.set_settings(**{"Mem.ShareScanTime": 30, "Mem.ShareForceSalting": 0})
     assert sim.settings["Mem.ShareScanTime"] == 30 and sim.settings["Mem.ShareForceSalting"] == 0
@@ -46,6 +49,15 @@ def test_a_stopped_vm_can_be_reconfigured_and_removed(lab):
     assert sim.vm_config(stopped) == VMConfig("stopped", 256, 2, "windows", "idle", salt="blue")
     sim.remove_vm(stopped)
     assert stopped not in sim.vm_ids()
+
+
+def test_removing_a_running_vm_powers_it_off_first(lab):
+    sim, running, _ = lab
+    idle = make_host(memory_mb=1024).host_counters()["mem.consumed"]
+    sim.remove_vm(running)
+    assert running not in sim.vm_ids()
+    assert sim.host_counters()["mem.consumed"] == idle
+    sim.audit()
 
 
 def test_a_running_vm_switches_workload_and_vcpus_on_the_fly(lab):
@@ -73,7 +85,6 @@ def _refusals(sim, running, stopped):
         "vm id of the wrong type": lambda: sim.vm_counters("1"),
         "power on twice": lambda: sim.power_on(running),
         "power off twice": lambda: sim.power_off(stopped),
-        "remove a running vm": lambda: sim.remove_vm(running),
         "negative allocation": lambda: sim.guest_allocate(running, -1),
         "allocation that is not a number": lambda: sim.guest_allocate(running, "10"),
         "negative free": lambda: sim.guest_free(running, -5),

@@ -21,8 +21,15 @@ def test_the_engine_benchmark_runs_at_a_tiny_size_and_reports_every_figure():
     json.dumps(result)  # JSON-able, for `manage.py bench engine`
     for figure in TARGETS:
         assert result[figure] > 0 and isinstance(result["met"][figure], bool)
-    for key in ("tick_scan_seconds", "snapshot_bytes", "snapshot_seconds", "restore_seconds",
-                "small_host_tick_seconds", "numpy_copy_gb_per_s", "engine_state_bytes"):
+    for key in (
+        "tick_scan_seconds",
+        "snapshot_bytes",
+        "snapshot_seconds",
+        "restore_seconds",
+        "small_host_tick_seconds",
+        "numpy_copy_gb_per_s",
+        "engine_state_bytes",
+    ):
         assert key in result
     assert result["guest_pages"] == 4 * 256 * 256
     assert result["all_met"] == all(result["met"].values())

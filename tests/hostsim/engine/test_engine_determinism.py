@@ -63,3 +63,12 @@ def test_restoring_something_else_is_refused():
         HostSim.restore(b"not a snapshot")
     with pytest.raises(EngineError):
         HostSim.restore(_lab(seed=1).snapshot()[:200])
+
+
+def test_a_full_scan_on_several_threads_gives_the_same_result_every_time():
+    first, second = _lab(seed=9), _lab(seed=9)
+    for sim in (first, second):
+        _play(sim, 15)
+        sim.share_scan_full()
+    assert first.snapshot() == second.snapshot()
+    first.audit()

@@ -31,7 +31,11 @@ operations = st.one_of(
     st.tuples(st.just("write"), vm_index, st.sampled_from([0.0, 0.25, 1.0])),
     st.tuples(st.just("power"), vm_index),
     st.tuples(st.just("pshare"), vm_index, st.booleans()),
-    st.tuples(st.just("workload"), vm_index, st.sampled_from(["idle", "webserver", "database", "batch", "toucher"])),
+    st.tuples(
+        st.just("workload"),
+        vm_index,
+        st.sampled_from(["idle", "webserver", "database", "batch", "toucher"]),
+    ),
     st.tuples(st.just("settings"), st.sampled_from([0, 1, 2]), st.sampled_from([10, 60])),
 )
 
@@ -62,7 +66,11 @@ def _apply(sim: HostSim, ids: list[int], operation: tuple) -> None:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(salting=st.sampled_from([0, 1, 2]), seed=st.integers(0, 2**16), session=st.lists(operations, max_size=14))
+@given(
+    salting=st.sampled_from([0, 1, 2]),
+    seed=st.integers(0, 2**16),
+    session=st.lists(operations, max_size=14),
+)
 def test_the_invariants_hold_after_every_operation(salting, seed, session):
     sim = make_host(memory_mb=512, seed=seed, Mem_ShareForceSalting=salting, Mem_ShareScanTime=10)
     ids = [add_vm(sim, **config) for config in VMS]

@@ -1,10 +1,9 @@
 """Granted, consumed and the guest's own view: first touch, freeing, boot, power cycles, a full host."""
 
 import pytest
+from engine_testkit import MB, add_vm, assert_counter_invariants, boot, make_host
 
 from hostsim.engine import EngineError, InsufficientMemoryError
-
-from engine_testkit import MB, add_vm, assert_counter_invariants, boot, make_host
 
 
 def test_a_vm_starts_with_nothing_granted(host):
@@ -89,7 +88,13 @@ def test_powering_off_releases_every_frame(host):
     host.power_off(other)
     after = host.host_counters()
     assert after["mem.consumed"] == idle["mem.consumed"]
-    assert after["mem.granted"] == after["mem.shared"] == after["mem.sharedcommon"] == after["mem.overhead"] == 0
+    assert (
+        after["mem.granted"]
+        == after["mem.shared"]
+        == after["mem.sharedcommon"]
+        == after["mem.overhead"]
+        == 0
+    )
     assert all(value == 0 for value in host.vm_counters(vm).values())
     assert not host.is_powered_on(vm)
     host.audit()
@@ -144,7 +149,11 @@ def test_the_guest_view_accounts_for_every_page(host):
     assert view["powered_on"] and view["booted"] and view["os"] == "linux"
     assert view["total"] == 256 * MB == view["used"] + view["free"]
     assert view["used"] == host.vm_counters(vm)["lab.guest.used"]
-    held = view["kernel"] + view["page_cache"] + sum(process["resident"] for process in view["processes"])
+    held = (
+        view["kernel"]
+        + view["page_cache"]
+        + sum(process["resident"] for process in view["processes"])
+    )
     assert held == view["used"]
     assert [process["name"] for process in view["processes"]] == ["webserver", "toucher"]
 
@@ -152,6 +161,8 @@ def test_the_guest_view_accounts_for_every_page(host):
 def test_a_powered_off_vm_has_no_guest_view_figures(host):
     vm = add_vm(host, on=False)
     view = host.guest_view(vm)
-    assert not view["powered_on"] and view["used"] == view["free"] == 0 and view["total"] == 128 * MB
+    assert (
+        not view["powered_on"] and view["used"] == view["free"] == 0 and view["total"] == 128 * MB
+    )
     with pytest.raises(EngineError):
         host.guest_allocate(vm, 1)

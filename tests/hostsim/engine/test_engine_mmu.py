@@ -23,13 +23,18 @@ def test_the_database_loses_less_to_the_mmu_in_software_mode():
 
 def test_hardware_assist_speeds_the_webserver_up_by_about_48_percent():
     # VMware, "Performance Evaluation of Intel EPT Hardware Assist": up to 48% for MMU-heavy work.
-    software, hardware = _mmu_overhead("webserver", "software"), _mmu_overhead("webserver", "hardware")
+    software, hardware = (
+        _mmu_overhead("webserver", "software"),
+        _mmu_overhead("webserver", "hardware"),
+    )
     assert (100 - hardware) / (100 - software) == pytest.approx(1.48, abs=0.02)
 
 
 def test_automatic_uses_hardware_assist_only_where_the_host_has_it():
     assert _mmu_overhead("webserver", "automatic") == _mmu_overhead("webserver", "hardware")
-    assert _mmu_overhead("webserver", "automatic", hardware_mmu=False) == _mmu_overhead("webserver", "software")
+    assert _mmu_overhead("webserver", "automatic", hardware_mmu=False) == _mmu_overhead(
+        "webserver", "software"
+    )
 
 
 def test_hardware_mmu_is_refused_on_a_host_without_it():

@@ -14,16 +14,24 @@ def _compose() -> dict:
 
 def test_compose_names_every_service_the_lab_needs():
     services = _compose()["services"]
-    assert set(services) == {"web", "worker", "beat", "redis", "postgres"}
-    for name, service in services.items():
-        assert "healthcheck" in service, f"{name} has no health check"
+    assert set(services) == {"migrate", "web", "worker", "beat", "redis", "postgres"}
+    for name in ("web", "worker", "beat", "redis", "postgres"):
+        assert "test" in services[name]["healthcheck"], f"{name} has no health check"
+
+
+def test_long_running_services_wait_for_migrations_and_the_databases():
+    services = _compose()["services"]
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "manage.py migrate" in services["migrate"]["command"]
+    for name in ("web", "worker", "beat"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
 
 
 def test_web_worker_and_beat_share_one_image_and_run_their_process():
     services = _compose()["services"]
-    images = {services[name]["image"] for name in ("web", "worker", "beat")}
+    images = {services[name]["image"] for name in ("migrate", "web", "worker", "beat")}
     assert images == {"vmemlab:latest"}
-    assert all(services[name]["build"] == "." for name in ("web", "worker", "beat"))
+    assert all(services[name]["build"] == "." for name in ("migrate", "web", "worker", "beat"))
     assert "uvicorn config.asgi:application" in services["web"]["command"]
     assert services["worker"]["command"].startswith("celery -A config worker")
     assert services["beat"]["command"].startswith("celery -A config beat")

@@ -14,9 +14,12 @@ is read at its own rate, so a watched page is touched with probability 1 - exp(-
 import numpy as np
 
 SAMPLE_PAGES = 100  # pages watched per period (Waldspurger 2002, section 5.3)
-SAMPLE_PERIOD_S = 60  # Mem.SamplePeriod default (vSphere Resource Management, "How ESXi Hosts Allocate Memory")
+# Mem.SamplePeriod default (vSphere Resource Management, "How ESXi Hosts Allocate Memory")
+SAMPLE_PERIOD_S = 60
 FAST_GAIN = 0.5  # weight of the newest period in the fast average (our choice)
 SLOW_GAIN = 0.1  # ... and in the slow one (our choice): about ten periods to forget
+# A written page is looked up among the watched ones only if its bucket holds one
+_WATCH_BUCKETS = 4096
 
 
 class ActiveMemoryEstimator:
@@ -27,6 +30,7 @@ class ActiveMemoryEstimator:
         self.exposure = np.empty(0, np.float64)  # sum of read rate * time since the period began
         self.fast = 0.0
         self.slow = 0.0
+        self._watched_buckets = np.zeros(_WATCH_BUCKETS, bool)
 
     @property
     def estimate(self) -> float:
@@ -39,15 +43,19 @@ class ActiveMemoryEstimator:
         self.regions = regions[order].astype(np.int8)
         self.touched = np.zeros(self.pages.size, bool)
         self.exposure = np.zeros(self.pages.size, np.float64)
+        self._watch()
+
+    def _watch(self) -> None:
+        self._watched_buckets[:] = False
+        self._watched_buckets[self.pages & (_WATCH_BUCKETS - 1)] = True
 
     def note(self, pages: np.ndarray, region: int, touched: bool) -> None:
         """`pages` moved to `region` (and were written, if `touched`)."""
         if not self.pages.size or not len(pages):
             return
-        at = np.searchsorted(self.pages, pages)
-        inside = at < self.pages.size
-        at = at[inside]
-        hit = at[self.pages[at] == pages[inside]]
+        pages = pages.compress(self._watched_buckets[pages & (_WATCH_BUCKETS - 1)])
+        at = np.minimum(self.pages.searchsorted(pages), self.pages.size - 1)
+        hit = at.compress(self.pages[at] == pages)
         if hit.size:
             self.regions[hit] = region
             if touched:
@@ -86,4 +94,5 @@ class ActiveMemoryEstimator:
         estimator.exposure = state["exposure"]
         estimator.fast = state["fast"]
         estimator.slow = state["slow"]
+        estimator._watch()
         return estimator

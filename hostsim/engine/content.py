@@ -77,12 +77,17 @@ class ContentSource:
         """`n` pages drawn from `mix`; catalogue pages are drawn uniformly from their image."""
         app_fraction = mix.application if application is not None else 0.0
         draw = rng.random(n)
+        # kind: 0 zero, 1 OS image, 2 application image, 3 unique (compares: cheaper than a search)
+        kind = (draw >= mix.zero).view(np.int8) + (draw >= mix.zero + mix.os_image).view(np.int8)
+        kind += (draw >= mix.zero + mix.os_image + app_fraction).view(np.int8)
         ids = np.zeros(n, np.uint64)
-        os_pages = (draw >= mix.zero) & (draw < mix.zero + mix.os_image)
-        app_pages = (draw >= mix.zero + mix.os_image) & (draw < mix.zero + mix.os_image + app_fraction)
-        unique_pages = draw >= mix.zero + mix.os_image + app_fraction
-        ids[os_pages] = os_image.pages_at(rng.integers(0, os_image.pages, int(os_pages.sum())))
+        os_pages = (kind == 1).nonzero()[0]
+        ids[os_pages] = os_image.pages_at(rng.integers(0, os_image.pages, os_pages.size))
         if application is not None:
-            ids[app_pages] = application.pages_at(rng.integers(0, application.pages, int(app_pages.sum())))
-        ids[unique_pages] = self.unique(int(unique_pages.sum()))
+            app_pages = (kind == 2).nonzero()[0]
+            ids[app_pages] = application.pages_at(
+                rng.integers(0, application.pages, app_pages.size)
+            )
+        unique_pages = (kind == 3).nonzero()[0]
+        ids[unique_pages] = self.unique(unique_pages.size)
         return ids

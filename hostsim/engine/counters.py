@@ -47,7 +47,9 @@ def active_pages(vm: VirtualMachine) -> int:
 
 def vm_counters(vm: VirtualMachine | None) -> dict:
     if vm is None:  # powered off: nothing granted, nothing running
-        return {name: (0.0 if name in ("mem.usage", "lab.mmu.overhead") else 0) for name in VM_COUNTERS}
+        return {
+            name: (0.0 if name in ("mem.usage", "lab.mmu.overhead") else 0) for name in VM_COUNTERS
+        }
     active = active_pages(vm)
     return {
         "mem.granted": vm.granted * PAGE_SIZE_KB,

@@ -23,6 +23,6 @@ def group_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if not values.size:
         return values.copy(), np.zeros(0, np.int64)
     ordered = np.sort(values)
-    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    starts = np.concatenate(([True], ordered[1:] != ordered[:-1])).nonzero()[0]
     counts = np.diff(np.append(starts, ordered.size))
     return ordered[starts], counts

@@ -31,7 +31,9 @@ RAMP, COMPUTE = "ramp", "compute"
 
 
 class GuestOS:
-    def __init__(self, pages: int, vcpus: int, os: GuestOSPreset, workload: WorkloadPreset, backing):
+    def __init__(
+        self, pages: int, vcpus: int, os: GuestOSPreset, workload: WorkloadPreset, backing
+    ):
         self.pages = pages
         self.vcpus = vcpus
         self.os = os
@@ -58,7 +60,9 @@ class GuestOS:
 
     @property
     def boot_cache_pages(self) -> int:
-        return min(mb_to_pages(self.os.boot_cache_mb), int(self.os.boot_cache_max_fraction * self.pages))
+        return min(
+            mb_to_pages(self.os.boot_cache_mb), int(self.os.boot_cache_max_fraction * self.pages)
+        )
 
     @property
     def used_pages(self) -> int:
@@ -99,7 +103,7 @@ class GuestOS:
             pages = np.arange(low, self.zeroed_down_to, dtype=np.int32)
             self.zeroed_down_to = low
             backed = self._backing.write(pages, np.zeros(pages.size, np.uint64))
-            self._backing.note_pages(pages[backed], FREE, True)
+            self._backing.note_pages(pages.compress(backed), FREE, True)
 
     def _load_kernel(self, n: int) -> None:
         rng = self._backing.rng
@@ -124,7 +128,9 @@ class GuestOS:
     def _grow_page_cache(self, seconds: float) -> None:
         rate = self.os.cache_growth_mb_per_s * PAGES_PER_MB * self.vcpus
         room = int(self.os.cache_max_fraction * self.pages) - len(self.lists[PAGE_CACHE])
-        self._allocate(PAGE_CACHE, min(self._due("cache", rate * seconds), room), self._file_contents)
+        self._allocate(
+            PAGE_CACHE, min(self._due("cache", rate * seconds), room), self._file_contents
+        )
 
     def _run_workload(self, seconds: float) -> None:
         workload = self.workload
@@ -133,20 +139,26 @@ class GuestOS:
             self._allocate(
                 APP_IMAGE,
                 mb_to_pages(workload.application_image_mb),
-                lambda count: workload.application.pages_at(np.arange(count) % workload.application.pages),
+                lambda count: workload.application.pages_at(
+                    np.arange(count) % workload.application.pages
+                ),
             )
         data = self.lists[WORKLOAD]
         target = int(workload.resident_fraction * self.pages)
         if self.phase == RAMP:
-            wanted = min(self._due("ramp", workload.ramp_mb_per_s * PAGES_PER_MB * self.vcpus * seconds),
-                         target - len(data))
+            wanted = min(
+                self._due("ramp", workload.ramp_mb_per_s * PAGES_PER_MB * self.vcpus * seconds),
+                target - len(data),
+            )
             got = self._allocate(WORKLOAD, wanted, self._workload_contents)
             if workload.compute_passes is not None and (len(data) >= target or got < wanted):
                 self.phase, self.written = COMPUTE, 0
         if workload.turnover_per_s and len(data):
             # Short-lived processes exit (their memory returns to the free list, oldest first)
             # and new ones allocate as much again.
-            exits = self._due("turnover", workload.turnover_per_s * self.vcpus * seconds * len(data))
+            exits = self._due(
+                "turnover", workload.turnover_per_s * self.vcpus * seconds * len(data)
+            )
             self._release(data.pop_oldest(exits))
             self._allocate(WORKLOAD, exits, self._workload_contents)
         if workload.compute_passes is None or self.phase == COMPUTE:
@@ -160,7 +172,9 @@ class GuestOS:
 
     def _workload_contents(self, count: int) -> np.ndarray:
         backing = self._backing
-        return backing.content.mixed(backing.rng, count, self.workload.content, self.os.image, self.workload.application)
+        return backing.content.mixed(
+            backing.rng, count, self.workload.content, self.os.image, self.workload.application
+        )
 
     def _due(self, activity: str, amount: float) -> int:
         """Whole pages of `activity` due now; fractions carry over to the next step."""
@@ -177,7 +191,9 @@ class GuestOS:
         missing = n - parts[0].size
         if missing:
             fresh = min(missing, self.pages - self.untouched_from)
-            parts.append(np.arange(self.untouched_from, self.untouched_from + fresh, dtype=np.int32))
+            parts.append(
+                np.arange(self.untouched_from, self.untouched_from + fresh, dtype=np.int32)
+            )
             self.untouched_from += fresh
             missing -= fresh
         if missing and reclaim_cache:
@@ -192,11 +208,11 @@ class GuestOS:
         if not pages.size:
             return 0
         backed = self._backing.write(pages, contents_for(pages.size))
-        got = pages[backed]
+        got = pages.compress(backed)
         self.lists[region].push(got)
         self._backing.note_pages(got, region, True)
         if got.size < pages.size:
-            self._release(pages[~backed])
+            self._release(pages.compress(~backed))
         return got.size
 
     def _release(self, pages: np.ndarray) -> None:
@@ -209,7 +225,7 @@ class GuestOS:
             return 0
         pages = distinct(held.view()[self._backing.rng.integers(0, len(held), n)])
         backed = self._backing.write(pages, contents_for(pages.size))
-        self._backing.note_pages(pages[backed], region, True)
+        self._backing.note_pages(pages.compress(backed), region, True)
         return int(np.count_nonzero(backed))
 
     # ------------------------------------------------------------------ the lab's toucher process
@@ -231,7 +247,7 @@ class GuestOS:
             return 0
         pages = held.view()[self._backing.rng.choice(len(held), count, replace=False)]
         backed = self._backing.write(pages, self._backing.content.unique(pages.size))
-        self._backing.note_pages(pages[backed], LAB, True)
+        self._backing.note_pages(pages.compress(backed), LAB, True)
         return int(np.count_nonzero(backed))
 
     # ------------------------------------------------------------------ what others read
@@ -320,12 +336,26 @@ class GuestOS:
 
     @classmethod
     def from_state(cls, state: dict, backing) -> "GuestOS":
-        guest = cls(state["pages"], state["vcpus"], GUEST_OS_PRESETS[state["os"]], WORKLOAD_PRESETS[state["workload"]], backing)
+        guest = cls(
+            state["pages"],
+            state["vcpus"],
+            GUEST_OS_PRESETS[state["os"]],
+            WORKLOAD_PRESETS[state["workload"]],
+            backing,
+        )
         guest.uptime = state["uptime"]
         guest.booted = state["booted"]
         guest.lists = [PageList(pages) for pages in state["lists"]]
-        for name in ("untouched_from", "zeroed_down_to", "kernel_loaded", "boot_cache_loaded",
-                     "file_cursor", "app_loaded", "phase", "written"):
+        for name in (
+            "untouched_from",
+            "zeroed_down_to",
+            "kernel_loaded",
+            "boot_cache_loaded",
+            "file_cursor",
+            "app_loaded",
+            "phase",
+            "written",
+        ):
             setattr(guest, name, state[name])
         guest._carry = dict(state["carry"])
         return guest

@@ -8,34 +8,36 @@ generator included. Invalid requests raise `EngineError` (a ValueError) and chan
 
 import dataclasses
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from hostsim.engine import counters, mmu
 from hostsim.engine.active import SAMPLE_PAGES, SAMPLE_PERIOD_S, ActiveMemoryEstimator
-from hostsim.engine.content import ContentSource
-from hostsim.engine.errors import EngineError, InsufficientMemoryError
-from hostsim.engine.guest import GuestOS
-from hostsim.engine.machine import PAGE_SIZE_KB, PAGES_PER_MB, MachineMemory, mb_to_pages
-from hostsim.engine.overhead import vm_overhead_pages, vmkernel_base_pages, vmkernel_per_vm_pages
-from hostsim.engine.presets import GUEST_OS_PRESETS, WORKLOAD_PRESETS
-from hostsim.engine.sharing import (
+from hostsim.engine.advanced_settings import (
     SHARE_FORCE_SALTING,
-    ScanCursor,
-    SharingDomain,
     default_settings,
     scan_rates,
     sharing_domain_key,
     validate_settings,
 )
+from hostsim.engine.content import ContentSource
+from hostsim.engine.errors import EngineError, InsufficientMemoryError
+from hostsim.engine.guest import GuestOS
+from hostsim.engine.machine import FRAME, PAGE_SIZE_KB, PAGES_PER_MB, MachineMemory, mb_to_pages
+from hostsim.engine.overhead import vm_overhead_pages, vmkernel_base_pages, vmkernel_per_vm_pages
+from hostsim.engine.presets import GUEST_OS_PRESETS, WORKLOAD_PRESETS
+from hostsim.engine.sharing import ScanCursor, SharingDomain
 from hostsim.engine.snapshot import pack, unpack
 from hostsim.engine.vmm import VirtualMachine
 
 STEP_S = 20  # workloads advance in steps of at most the real-time sample interval (ESXi: 20 s)
 FULL_SCAN_BATCH_PAGES = 1 << 20  # pages per batch in share_scan_full: bounds temporary arrays
+SCAN_THREADS = os.cpu_count() or 1  # threads for share_scan_full
 MIN_HOST_MB = 64
-MAX_HOST_MB = (2**31 - 1) // PAGES_PER_MB  # frame numbers are int32
+MAX_HOST_MB = int(FRAME) // PAGES_PER_MB  # frame numbers fit the pmap's frame bits (4 TiB)
 MIN_VM_MB = 4  # vSphere's smallest VM memory size
 MAX_VCPUS = 768  # vSphere 8 maximum
 MAX_NAME = 80
@@ -60,19 +62,31 @@ class VMConfig:
         if not isinstance(self.name, str) or not self.name.strip() or len(self.name) > MAX_NAME:
             raise EngineError(f"A VM name is 1 to {MAX_NAME} characters, not {self.name!r}.")
         if not _is_int(self.memory_mb) or self.memory_mb < MIN_VM_MB:
-            raise EngineError(f"memory_mb must be a whole number of MB, at least {MIN_VM_MB}; got {self.memory_mb!r}.")
+            raise EngineError(
+                f"memory_mb must be a whole number of MB, at least {MIN_VM_MB}; got {self.memory_mb!r}."
+            )
         if not _is_int(self.vcpus) or not 1 <= self.vcpus <= MAX_VCPUS:
-            raise EngineError(f"vcpus must be a whole number from 1 to {MAX_VCPUS}; got {self.vcpus!r}.")
+            raise EngineError(
+                f"vcpus must be a whole number from 1 to {MAX_VCPUS}; got {self.vcpus!r}."
+            )
         if self.guest_os not in GUEST_OS_PRESETS:
-            raise EngineError(f"Unknown guest_os {self.guest_os!r}; known: {', '.join(GUEST_OS_PRESETS)}.")
+            raise EngineError(
+                f"Unknown guest_os {self.guest_os!r}; known: {', '.join(GUEST_OS_PRESETS)}."
+            )
         if self.workload not in WORKLOAD_PRESETS:
-            raise EngineError(f"Unknown workload {self.workload!r}; known: {', '.join(WORKLOAD_PRESETS)}.")
+            raise EngineError(
+                f"Unknown workload {self.workload!r}; known: {', '.join(WORKLOAD_PRESETS)}."
+            )
         if self.mmu not in mmu.MMU_MODES:
             raise EngineError(f"Unknown mmu mode {self.mmu!r}; known: {', '.join(mmu.MMU_MODES)}.")
         if not isinstance(self.pshare, bool):
             raise EngineError(f"pshare must be True or False, not {self.pshare!r}.")
-        if self.salt is not None and (not isinstance(self.salt, str) or not self.salt or len(self.salt) > MAX_SALT):
-            raise EngineError(f"salt must be None or a string of 1 to {MAX_SALT} characters, not {self.salt!r}.")
+        if self.salt is not None and (
+            not isinstance(self.salt, str) or not self.salt or len(self.salt) > MAX_SALT
+        ):
+            raise EngineError(
+                f"salt must be None or a string of 1 to {MAX_SALT} characters, not {self.salt!r}."
+            )
 
 
 def _is_int(value) -> bool:
@@ -80,7 +94,11 @@ def _is_int(value) -> bool:
 
 
 def _amount(value, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating) or not math.isfinite(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float | np.integer | np.floating)
+        or not math.isfinite(value)
+    ):
         raise EngineError(f"{what} must be a number, not {value!r}.")
     if value < 0:
         raise EngineError(f"{what} must not be negative; got {value}.")
@@ -94,9 +112,18 @@ class _VMRecord:
 
 
 class HostSim:
-    def __init__(self, memory_mb: int, cpu_mhz: int, hardware_mmu: bool = True, settings: dict | None = None, seed: int = 0):
+    def __init__(
+        self,
+        memory_mb: int,
+        cpu_mhz: int,
+        hardware_mmu: bool = True,
+        settings: dict | None = None,
+        seed: int = 0,
+    ):
         if not _is_int(memory_mb) or not MIN_HOST_MB <= memory_mb <= MAX_HOST_MB:
-            raise EngineError(f"memory_mb must be a whole number from {MIN_HOST_MB} to {MAX_HOST_MB}; got {memory_mb!r}.")
+            raise EngineError(
+                f"memory_mb must be a whole number from {MIN_HOST_MB} to {MAX_HOST_MB}; got {memory_mb!r}."
+            )
         if not _is_int(cpu_mhz) or cpu_mhz < 1:
             raise EngineError(f"cpu_mhz must be a positive whole number; got {cpu_mhz!r}.")
         if not isinstance(hardware_mmu, bool):
@@ -149,8 +176,9 @@ class HostSim:
         return vm_id
 
     def remove_vm(self, vm: int) -> None:
+        """Forget the VM; a running one is powered off first, releasing its memory."""
         if self._record(vm).vm is not None:
-            raise EngineError(f"VM {vm} is powered on; power it off before removing it.")
+            self.power_off(vm)
         del self._vms[vm]
 
     def set_vm(self, vm: int, **changes) -> None:
@@ -212,9 +240,13 @@ class HostSim:
 
     def _check_config(self, config: VMConfig) -> None:
         if config.mmu == mmu.HARDWARE and not self.hardware_mmu:
-            raise EngineError("This host's CPU has no hardware MMU virtualization (EPT/RVI); use software or automatic.")
+            raise EngineError(
+                "This host's CPU has no hardware MMU virtualization (EPT/RVI); use software or automatic."
+            )
         if config.memory_mb > self.memory_mb:
-            raise EngineError(f"memory_mb {config.memory_mb} exceeds the host's {self.memory_mb} MB.")
+            raise EngineError(
+                f"memory_mb {config.memory_mb} exceeds the host's {self.memory_mb} MB."
+            )
 
     def _running(self) -> list[VirtualMachine]:
         return [record.vm for record in self._vms.values() if record.vm is not None]
@@ -236,15 +268,23 @@ class HostSim:
                 requested_kb=reserved * PAGE_SIZE_KB,
                 free_kb=self._machine.free * PAGE_SIZE_KB,
             )
-        running = VirtualMachine(vm, mb_to_pages(config.memory_mb), self._machine, self._rng, self._content)
+        running = VirtualMachine(
+            vm, mb_to_pages(config.memory_mb), self._machine, self._rng, self._content
+        )
         running.overhead_pages = overhead
         self._machine.reserved += reserved
         running.guest = GuestOS(
-            running.pages, config.vcpus, GUEST_OS_PRESETS[config.guest_os], WORKLOAD_PRESETS[config.workload], running
+            running.pages,
+            config.vcpus,
+            GUEST_OS_PRESETS[config.guest_os],
+            WORKLOAD_PRESETS[config.workload],
+            running,
         )
         running.mmu_mode = mmu.effective_mode(config.mmu, self.hardware_mmu)
         running.mmu_rates = running.guest.mmu_activity()
-        running.domain_key = sharing_domain_key(vm, config.salt, self._settings[SHARE_FORCE_SALTING])
+        running.domain_key = sharing_domain_key(
+            vm, config.salt, self._settings[SHARE_FORCE_SALTING]
+        )
         if config.pshare:
             self._join_domain(running)
         running.active.begin_period(*running.guest.sample(self._rng, SAMPLE_PAGES))
@@ -327,15 +367,28 @@ class HostSim:
         self._scan(_amount(seconds, "seconds"))
 
     def share_scan_full(self) -> int:
-        """Scan every page of every VM with page sharing on, once; returns the pages visited."""
-        visited = 0
-        for vm in self._running():
-            if vm.domain is None:
-                continue
-            for start in range(0, vm.pages, FULL_SCAN_BATCH_PAGES):
-                vm.domain.scan(vm, np.arange(start, min(start + FULL_SCAN_BATCH_PAGES, vm.pages), dtype=np.int32))
-            visited += vm.pages
-        return visited
+        """Scan every page of every VM with page sharing on, once; returns the pages visited.
+
+        VMs that share only inside themselves (their own sharing domain) touch disjoint state, so
+        they are scanned on several threads (numpy releases the GIL in the bulk work); the frames
+        they free are handed back to the host in VM order afterwards, so the result does not
+        depend on thread timing. VMs in shared domains are scanned one after the other.
+        """
+        scanned = [vm for vm in self._running() if vm.domain is not None]
+        alone = [vm for vm in scanned if not vm.domain.group]
+        with ThreadPoolExecutor(max_workers=max(1, min(SCAN_THREADS, len(alone)))) as pool:
+            results = list(pool.map(_share_all_pages, alone))
+        for redundant, newly_shared in results:
+            for frames in redundant:
+                self._machine.release(frames)
+            self._machine.shared_frames += newly_shared
+        for vm in scanned:
+            if vm.domain.group:
+                redundant, newly_shared = _share_all_pages(vm)
+                for frames in redundant:
+                    self._machine.release(frames)
+                self._machine.shared_frames += newly_shared
+        return sum(vm.pages for vm in scanned)
 
     def _scan(self, seconds: float) -> None:
         scanned = [vm for vm in self._running() if vm.domain is not None]
@@ -360,7 +413,12 @@ class HostSim:
 
     def esxtop(self) -> dict:
         return counters.esxtop(
-            self._machine, [(record.config.name, record.vm) for record in self._vms.values() if record.vm is not None]
+            self._machine,
+            [
+                (record.config.name, record.vm)
+                for record in self._vms.values()
+                if record.vm is not None
+            ],
         )
 
     def guest_view(self, vm: int) -> dict:
@@ -368,9 +426,17 @@ class HostSim:
         record = self._record(vm)
         if record.vm is None:
             return {
-                "powered_on": False, "os": record.config.guest_os, "workload": record.config.workload,
-                "booted": False, "uptime": 0.0, "total": record.config.memory_mb * 1024, "used": 0, "free": 0,
-                "kernel": 0, "page_cache": 0, "processes": [],
+                "powered_on": False,
+                "os": record.config.guest_os,
+                "workload": record.config.workload,
+                "booted": False,
+                "uptime": 0.0,
+                "total": record.config.memory_mb * 1024,
+                "used": 0,
+                "free": 0,
+                "kernel": 0,
+                "page_cache": 0,
+                "processes": [],
             }
         return {"powered_on": True} | record.vm.guest.view()
 
@@ -379,7 +445,12 @@ class HostSim:
         machine = self._machine.nbytes
         vms = sum(vm.nbytes for vm in self._running())
         sharing = sum(domain.nbytes for domain in self._domains.values())
-        return {"machine": machine, "vms": vms, "sharing": sharing, "total": machine + vms + sharing}
+        return {
+            "machine": machine,
+            "vms": vms,
+            "sharing": sharing,
+            "total": machine + vms + sharing,
+        }
 
     def audit(self) -> None:
         """Recompute everything from the page tables and compare (O(memory): tests and diagnostics only).
@@ -388,29 +459,35 @@ class HostSim:
         """
         from hostsim.engine.audit import audit_host
 
-        audit_host(self._machine, [(r.config, r.vm) for r in self._vms.values()], self._domains)
+        audit_host(self._machine, self._running(), self._domains)
 
     # ------------------------------------------------------------------ snapshot
 
     def snapshot(self) -> bytes:
-        return pack({
-            "version": SNAPSHOT_VERSION,
-            "memory_mb": self.memory_mb,
-            "cpu_mhz": self.cpu_mhz,
-            "hardware_mmu": self.hardware_mmu,
-            "seed": self.seed,
-            "settings": self._settings,
-            "clock": self._clock,
-            "next_vm_id": self._next_vm_id,
-            "rng": self._rng.bit_generator.state,
-            "next_unique": self._content.next_unique,
-            "machine": self._machine.to_state(),
-            "vms": [
-                {"id": vm_id, "config": dataclasses.asdict(record.config), "running": _vm_state(record.vm)}
-                for vm_id, record in self._vms.items()
-            ],
-            "domains": [domain.to_state() for domain in self._domains.values()],
-        })
+        return pack(
+            {
+                "version": SNAPSHOT_VERSION,
+                "memory_mb": self.memory_mb,
+                "cpu_mhz": self.cpu_mhz,
+                "hardware_mmu": self.hardware_mmu,
+                "seed": self.seed,
+                "settings": self._settings,
+                "clock": self._clock,
+                "next_vm_id": self._next_vm_id,
+                "rng": self._rng.bit_generator.state,
+                "next_unique": self._content.next_unique,
+                "machine": self._machine.to_state(),
+                "vms": [
+                    {
+                        "id": vm_id,
+                        "config": dataclasses.asdict(record.config),
+                        "running": _vm_state(record.vm),
+                    }
+                    for vm_id, record in self._vms.items()
+                ],
+                "domains": [domain.to_state() for domain in self._domains.values()],
+            }
+        )
 
     @classmethod
     def restore(cls, data: bytes) -> "HostSim":
@@ -434,7 +511,9 @@ class HostSim:
         for entry in state["vms"]:
             record = _VMRecord(VMConfig(**entry["config"]))
             if entry["running"] is not None:
-                record.vm = running[entry["id"]] = _vm_from_state(entry["id"], entry["running"], host)
+                record.vm = running[entry["id"]] = _vm_from_state(
+                    entry["id"], entry["running"], host
+                )
             host._vms[entry["id"]] = record
         host._domains = {}
         for domain_state in state["domains"]:
@@ -443,6 +522,19 @@ class HostSim:
             for col, vm in domain.members.items():
                 vm.domain, vm.share_col = domain, col
         return host
+
+
+def _share_all_pages(vm: VirtualMachine) -> tuple[list[np.ndarray], int]:
+    """One full pass over a VM's pages: the frames freed, and how many frames became shared."""
+    redundant, newly_shared = [], 0
+    for start in range(0, vm.pages, FULL_SCAN_BATCH_PAGES):
+        stop = min(start + FULL_SCAN_BATCH_PAGES, vm.pages)
+        frames, shared = vm.domain.share(
+            vm, np.arange(start, stop, dtype=np.int32), vm.pmap[start:stop].copy()
+        )
+        redundant.append(frames)
+        newly_shared += shared
+    return redundant, newly_shared
 
 
 def _vm_state(vm: VirtualMachine | None) -> dict | None:

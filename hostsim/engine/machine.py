@@ -14,10 +14,17 @@ import math
 
 import numpy as np
 
-from hostsim.engine.pagelist import PageList
-
 PAGE_SIZE_KB = 4  # ESXi backs guest memory with 4 KiB small pages (large pages are not modelled)
 PAGES_PER_MB = 1024 // PAGE_SIZE_KB
+_MERGE_BELOW = 4096  # frames: small releases are merged into the stack's last chunk
+
+
+# pmap entries (one int32 per guest page, `vmm`): the frame number, or UNMAPPED; plus the LISTED
+# bit while the frame has an entry in the share table (a hint or a shared frame), so that writes
+# and the scanner know that without looking anywhere else.
+UNMAPPED = -1
+LISTED = np.int32(1 << 30)
+FRAME = np.int32(LISTED - 1)  # the frame-number bits: frames stay below 2**30 (4 TiB of memory)
 
 
 def mb_to_pages(mb: float) -> int:
@@ -32,7 +39,7 @@ class MachineMemory:
         self.in_use = 0  # frames with refcount >= 1
         self.shared_frames = 0  # frames with refcount >= 2 ("shared common")
         self.reserved = 0  # VMkernel and VM overhead, in frames
-        self._released = PageList()
+        self._released = FrameStack()
         # Frames never handed out yet, in the order fresh(k) = (stride * k + offset) mod frames:
         # an affine bijection of the frame numbers, so no free list of every frame is stored.
         self._fresh_next = 0
@@ -56,7 +63,9 @@ class MachineMemory:
         if fresh:
             k = np.arange(self._fresh_next, self._fresh_next + fresh, dtype=np.int64)
             self._fresh_next += fresh
-            fresh_frames = ((k * self._fresh_stride + self._fresh_offset) % self.frames).astype(np.int32)
+            fresh_frames = ((k * self._fresh_stride + self._fresh_offset) % self.frames).astype(
+                np.int32
+            )
             frames = np.concatenate([reused, fresh_frames]) if reused.size else fresh_frames
         else:
             frames = reused
@@ -85,7 +94,7 @@ class MachineMemory:
             "in_use": self.in_use,
             "shared_frames": self.shared_frames,
             "reserved": self.reserved,
-            "released": self._released.view().copy(),
+            "released": self._released.all(),
             "fresh": [self._fresh_next, self._fresh_stride, self._fresh_offset],
         }
 
@@ -98,7 +107,7 @@ class MachineMemory:
         machine.in_use = state["in_use"]
         machine.shared_frames = state["shared_frames"]
         machine.reserved = state["reserved"]
-        machine._released = PageList(state["released"])
+        machine._released = FrameStack(state["released"])
         machine._fresh_next, machine._fresh_stride, machine._fresh_offset = state["fresh"]
         return machine
 
@@ -111,3 +120,59 @@ def coprime_stride(n: int, rng: np.random.Generator) -> int:
     while math.gcd(stride, n) != 1:
         stride += 2
     return stride % n or 1
+
+
+class FrameStack:
+    """The released frames, newest on top, kept as the arrays they were released in.
+
+    Frames are released in large bursts (a scan freeing duplicates, a power-off); keeping those
+    arrays as chunks means a release never copies or regrows one big list.
+    """
+
+    def __init__(self, frames: np.ndarray | None = None):
+        self._chunks: list[np.ndarray] = []
+        self._size = 0
+        if frames is not None and len(frames):
+            self.push(np.asarray(frames, np.int32).copy())
+
+    def __len__(self) -> int:
+        return self._size
+
+    @property
+    def nbytes(self) -> int:
+        return sum((chunk if chunk.base is None else chunk.base).nbytes for chunk in self._chunks)
+
+    def push(self, frames: np.ndarray) -> None:
+        """Take `frames` (the stack keeps the array: callers hand over arrays they own)."""
+        if not len(frames):
+            return
+        frames = frames.astype(np.int32, copy=frames.base is not None or frames.dtype != np.int32)
+        if self._chunks and self._chunks[-1].size < _MERGE_BELOW and frames.size < _MERGE_BELOW:
+            self._chunks[-1] = np.concatenate([self._chunks[-1], frames])
+        else:
+            self._chunks.append(frames)
+        self._size += frames.size
+
+    def pop_newest(self, n: int) -> np.ndarray:
+        taken = []
+        while n > 0 and self._chunks:
+            top = self._chunks[-1]
+            if top.size <= n:
+                taken.append(top[::-1])
+                self._chunks.pop()
+            else:
+                taken.append(top[: top.size - n - 1 : -1])
+                self._chunks[-1] = (
+                    top[: top.size - n].copy()
+                    if top.size - n < top.size // 4
+                    else top[: top.size - n]
+                )
+            n -= taken[-1].size
+            self._size -= taken[-1].size
+        if not taken:
+            return np.zeros(0, np.int32)
+        return np.concatenate(taken) if len(taken) > 1 else taken[0].copy()
+
+    def all(self) -> np.ndarray:
+        """Every frame, oldest first."""
+        return np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int32)

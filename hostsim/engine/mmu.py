@@ -20,7 +20,8 @@ HARDWARE = "hardware"
 AUTOMATIC = "automatic"
 MMU_MODES = (AUTOMATIC, SOFTWARE, HARDWARE)
 
-SHADOW_UPDATE_COST_S = 4.0e-6  # one trapped page-table update: VM exit, emulation, shadow sync (our calibration)
+# One trapped page-table update: VM exit, emulation, shadow sync (our calibration)
+SHADOW_UPDATE_COST_S = 4.0e-6
 NATIVE_WALK_REFS = 4  # x86-64 four-level page walk
 NESTED_WALK_REFS = 24  # two-dimensional walk, worst case (EPT white paper)
 WALK_REF_COST_S = 10e-9  # average cost of one extra walk reference; most hit the page-walk caches (our calibration)

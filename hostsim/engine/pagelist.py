@@ -13,9 +13,10 @@ _SHRINK_BELOW = 0.25  # give memory back once less than a quarter of the capacit
 
 
 class PageList:
-    __slots__ = ("_data", "_head", "_tail")
+    __slots__ = ("_data", "_head", "_tail", "_growth")
 
-    def __init__(self, values: np.ndarray | None = None):
+    def __init__(self, values: np.ndarray | None = None, growth: float = _GROWTH):
+        self._growth = growth
         values = np.empty(0, np.int32) if values is None else np.asarray(values, np.int32)
         self._data = np.empty(max(_MIN_CAPACITY, values.size), np.int32)
         self._data[: values.size] = values
@@ -66,7 +67,7 @@ class PageList:
         size = len(self)
         capacity = self._data.size
         while size + n > capacity:
-            capacity = int(capacity * _GROWTH) + 1
+            capacity = int(capacity * self._growth) + 1
         if capacity == self._data.size:  # room enough once the consumed head is reclaimed
             self._data[:size] = self._data[self._head : self._tail]
         else:

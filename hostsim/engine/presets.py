@@ -38,13 +38,16 @@ class WorkloadPreset:
     application_image_mb: float  # loaded when the workload starts (binaries, libraries)
     resident_fraction: float  # memory the workload's processes hold at steady state
     ramp_mb_per_s: float  # per vCPU: how fast it allocates up to that
-    turnover_per_s: float  # per vCPU: share of its memory freed by exiting processes and reallocated
+    turnover_per_s: (
+        float  # per vCPU: share of its memory freed by exiting processes and reallocated
+    )
     write_pages_per_s: float  # per vCPU: pages of its memory rewritten per second
     content: ContentMix  # what it writes
     pt_updates_per_s: float  # per vCPU: guest page-table updates (process creation, mmap, exits)
     tlb_misses_per_s: float  # per vCPU
     touch_per_min: float  # share of its memory touched per minute (active memory)
-    compute_passes: float | None = None  # batch: rewrite the working set this often, free it, repeat
+    # Batch: rewrite the working set this often, free it, repeat
+    compute_passes: float | None = None
 
 
 LINUX = GuestOSPreset(

@@ -41,7 +41,14 @@ def pack(state) -> bytes:
         described.append({"dtype": array.dtype.str, "shape": list(array.shape), "offset": offset})
         offset += array.nbytes
     header = json.dumps({"state": encoded, "arrays": described}, separators=(",", ":")).encode()
-    return b"".join([MAGIC, len(header).to_bytes(8, "little"), header, *(memoryview(a).cast("B") for a in arrays)])
+    return b"".join(
+        [
+            MAGIC,
+            len(header).to_bytes(8, "little"),
+            header,
+            *(a.reshape(-1).view(np.uint8) for a in arrays),
+        ]
+    )
 
 
 def unpack(data: bytes):

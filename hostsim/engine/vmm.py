@@ -17,18 +17,20 @@ import numpy as np
 from hostsim.engine.active import ActiveMemoryEstimator
 from hostsim.engine.grouping import group_counts
 from hostsim.engine.guest import GuestOS
-from hostsim.engine.machine import MachineMemory
+from hostsim.engine.machine import FRAME, LISTED, UNMAPPED, MachineMemory
 from hostsim.engine.sharing import ScanCursor, SharingDomain
 
 
 class VirtualMachine:
-    def __init__(self, vm_id: int, pages: int, machine: MachineMemory, rng: np.random.Generator, content):
+    def __init__(
+        self, vm_id: int, pages: int, machine: MachineMemory, rng: np.random.Generator, content
+    ):
         self.id = vm_id
         self.pages = pages
         self.machine = machine
         self.rng = rng
         self.content = content  # the host's ContentSource
-        self.pmap = np.full(pages, -1, np.int32)
+        self.pmap = np.full(pages, UNMAPPED, np.int32)
         self.granted = 0
         self.shared = 0
         self.zero = 0
@@ -55,38 +57,59 @@ class VirtualMachine:
         written: the guest cannot grow further (reclamation comes later in the lab).
         """
         machine = self.machine
-        frames = self.pmap[pages]
-        unmapped = frames < 0
-        copy = ~unmapped
-        copy[copy] = machine.refcount[frames[copy]] >= 2
+        entries = self.pmap[pages]
+        unmapped = entries < 0
+        frames = entries & FRAME
+        # Every shared frame is in the share table, so only listed frames can need a copy; the
+        # listed private ones are hints, which leave the table before their content changes.
+        listed = entries >= LISTED
+        shared = np.zeros(pages.size, bool)
+        if listed.any():
+            at = listed.nonzero()[0]
+            shared[at] = machine.refcount[frames[at]] >= 2
+        needs_frame = unmapped | shared  # first touch, or copy-on-write
+        if not needs_frame.any():  # the common case: rewriting private pages in place
+            self._write_in_place(pages, frames, contents, listed)
+            return np.ones(pages.size, bool)
         backed = np.ones(pages.size, bool)
-        needing = np.flatnonzero(unmapped | copy)
+        needing = needs_frame.nonzero()[0]
         if needing.size > machine.free:
             refused = needing[machine.free :]
             backed[refused] = False
-            unmapped[refused] = False
-            copy[refused] = False
-        in_place = backed & ~unmapped & ~copy
+            needs_frame[refused] = False
+            shared[refused] = False
+        in_place = backed & ~needs_frame
         if in_place.any():
-            targets = frames[in_place]
-            if self.domain is not None:
-                self.domain.forget(targets)
-            machine.content[targets] = contents[in_place]
-        if copy.any():
-            old = frames[copy]
+            self._write_in_place(
+                pages.compress(in_place),
+                frames.compress(in_place),
+                contents.compress(in_place),
+                listed.compress(in_place),
+            )
+        if shared.any():
+            old = frames.compress(shared)
             copies = machine.take(old.size)
-            machine.content[copies] = contents[copy]
-            self.pmap[pages[copy]] = copies
+            machine.content[copies] = contents.compress(shared)
+            self.pmap[pages.compress(shared)] = copies
             self.consumed += old.size
             distinct_old, counts = group_counts(old)
             self.domain.drop_refs(self, distinct_old, counts)
-        if unmapped.any():
-            fresh = machine.take(int(np.count_nonzero(unmapped)))
-            machine.content[fresh] = contents[unmapped]
-            self.pmap[pages[unmapped]] = fresh
+        first_touch = needs_frame & unmapped
+        if first_touch.any():
+            fresh = machine.take(int(np.count_nonzero(first_touch)))
+            machine.content[fresh] = contents.compress(first_touch)
+            self.pmap[pages.compress(first_touch)] = fresh
             self.granted += fresh.size
             self.consumed += fresh.size
         return backed
+
+    def _write_in_place(self, pages, frames, contents, hints) -> None:
+        """Private frames take new content; those listed as hints leave the share table first."""
+        if hints.any():
+            hinted = frames.compress(hints)
+            self.domain.forget(hinted)
+            self.pmap[pages.compress(hints)] = hinted
+        self.machine.content[frames] = contents
 
     def note_pages(self, pages: np.ndarray, region: int, touched: bool) -> None:
         self.active.note(pages, region, touched)
@@ -96,7 +119,8 @@ class VirtualMachine:
         if self.domain is not None:
             self.domain.release_vm(self)
         else:
-            self.machine.release(self.pmap[self.pmap >= 0])  # without sharing every frame is private
-        self.pmap[:] = -1
+            # Without page sharing every frame is private to its page, and none is listed.
+            self.machine.release(self.pmap.compress(self.pmap >= 0))
+        self.pmap[:] = UNMAPPED
         self.granted = self.shared = self.zero = 0
         self.consumed = 0.0

@@ -1,0 +1,111 @@
+"""ESXi's TPS advanced settings, and the policy they set: how fast each VM is scanned, and
+which VMs may share pages with which (salting).
+
+Defaults and ranges as `esxcli system settings advanced list` reports them (DESIGN.md 4).
+Changes take effect from the next step, except salting: a VM's salt is fixed when it powers on,
+as in ESXi, where the salt and Mem.ShareForceSalting take effect for a VM at its next power-on
+(VMware KB 2097593).
+"""
+
+from dataclasses import dataclass
+
+from hostsim.engine.errors import EngineError
+from hostsim.engine.machine import PAGES_PER_MB
+
+
+@dataclass(frozen=True)
+class AdvancedSetting:
+    name: str
+    default: int
+    minimum: int
+    maximum: int
+    description: str
+
+
+SHARE_SCAN_TIME = "Mem.ShareScanTime"
+SHARE_SCAN_GHZ = "Mem.ShareScanGHz"
+SHARE_RATE_MAX = "Mem.ShareRateMax"
+SHARE_FORCE_SALTING = "Mem.ShareForceSalting"
+
+TPS_SETTINGS: dict[str, AdvancedSetting] = {
+    setting.name: setting
+    for setting in (
+        AdvancedSetting(SHARE_SCAN_TIME, 60, 10, 600, "Minutes to scan each VM's memory once."),
+        AdvancedSetting(
+            SHARE_SCAN_GHZ,
+            4,
+            0,
+            32,
+            "MB/s of page scanning per GHz of host CPU; 0 disables scanning.",
+        ),
+        AdvancedSetting(SHARE_RATE_MAX, 1024, 0, 32768, "Most pages scanned per second in one VM."),
+        AdvancedSetting(
+            SHARE_FORCE_SALTING,
+            2,
+            0,
+            2,
+            "0: share across VMs; 1: by salt, unsalted VMs together; 2: by salt, else only inside a VM.",
+        ),
+    )
+}
+
+
+def default_settings() -> dict[str, int]:
+    return {name: setting.default for name, setting in TPS_SETTINGS.items()}
+
+
+def validate_settings(changes: dict) -> dict[str, int]:
+    """The changes as ints, or EngineError naming the first bad one."""
+    clean = {}
+    for name, value in changes.items():
+        setting = TPS_SETTINGS.get(name)
+        if setting is None:
+            raise EngineError(
+                f"Unknown advanced setting {name!r}; known: {', '.join(TPS_SETTINGS)}."
+            )
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+            raise EngineError(f"{name} must be a whole number, not {value!r}.")
+        if not setting.minimum <= value <= setting.maximum:
+            raise EngineError(
+                f"{name} must be between {setting.minimum} and {setting.maximum}, not {value}."
+            )
+        clean[name] = int(value)
+    return clean
+
+
+def scan_rates(
+    pages_by_vm: dict[int, int], settings: dict[str, int], host_mhz: int
+) -> dict[int, float]:
+    """Pages per second the scanner visits in each VM.
+
+    Each VM is scanned once per Mem.ShareScanTime, at most Mem.ShareRateMax pages/s; when the sum
+    exceeds Mem.ShareScanGHz MB/s per GHz of host CPU, all VMs are slowed down in proportion.
+    """
+    scan_time_s = settings[SHARE_SCAN_TIME] * 60
+    rates = {
+        vm: min(pages / scan_time_s, settings[SHARE_RATE_MAX]) for vm, pages in pages_by_vm.items()
+    }
+    host_budget = settings[SHARE_SCAN_GHZ] * host_mhz / 1000 * PAGES_PER_MB
+    total = sum(rates.values())
+    if total > host_budget:
+        scale = host_budget / total
+        rates = {vm: rate * scale for vm, rate in rates.items()}
+    return rates
+
+
+def sharing_domain_key(vm_id: int, salt: str | None, force_salting: int) -> tuple:
+    """Which share table a VM uses, from its salt and Mem.ShareForceSalting at power-on.
+
+    Our reading of VMware KB 2097593:
+      0  salting off: every VM shares with every VM (the paper's behaviour);
+      1  VMs with the same sched.mem.pshare.salt share; VMs without a salt share with each other;
+      2  (default) VMs with the same salt share; a VM without one gets its own salt (its vc.uuid),
+         so it shares only inside itself.
+    """
+    if force_salting == 0:
+        return ("host",)
+    if salt is not None:
+        return ("salt", salt)
+    if force_salting == 1:
+        return ("host",)
+    return ("vm", vm_id)

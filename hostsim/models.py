@@ -9,14 +9,21 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import F
 
+from hostsim import engine
+
 NAME_MAX_LENGTH = 80  # vSphere allows 80 characters in an inventory name
 name_validator = RegexValidator(r"^\S(.*\S)?$", "Names cannot start or end with white space.")
 
-# ESXi advanced settings and their ranges (`esxcli system settings advanced list -o /Mem/...`).
-SHARE_SCAN_TIME_DEFAULT, SHARE_SCAN_TIME_RANGE = 60, (10, 600)  # Mem.ShareScanTime, minutes
-SHARE_SCAN_GHZ_DEFAULT, SHARE_SCAN_GHZ_RANGE = 4, (0, 32)  # Mem.ShareScanGHz, MB/s per GHz
-SHARE_RATE_MAX_DEFAULT, SHARE_RATE_MAX_RANGE = 1024, (0, 32768)  # Mem.ShareRateMax, pages/s per VM
-SHARE_FORCE_SALTING_DEFAULT = 2  # Mem.ShareForceSalting since ESXi 6.0 (VMware KB 2097593)
+# ESXi's TPS advanced settings: defaults and ranges are the engine's, which cites their source.
+def _tps(name: str) -> tuple[int, tuple[int, int]]:
+    setting = engine.TPS_SETTINGS[name]
+    return setting.default, (setting.minimum, setting.maximum)
+
+
+SHARE_SCAN_TIME_DEFAULT, SHARE_SCAN_TIME_RANGE = _tps("Mem.ShareScanTime")  # minutes
+SHARE_SCAN_GHZ_DEFAULT, SHARE_SCAN_GHZ_RANGE = _tps("Mem.ShareScanGHz")  # MB/s per GHz
+SHARE_RATE_MAX_DEFAULT, SHARE_RATE_MAX_RANGE = _tps("Mem.ShareRateMax")  # pages/s per VM
+SHARE_FORCE_SALTING_DEFAULT, _ = _tps("Mem.ShareForceSalting")  # 2 since ESXi 6.0 (KB 2097593)
 
 
 def _range(low, high):

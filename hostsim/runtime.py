@@ -38,6 +38,7 @@ from hostsim.signals import host_advanced, samples_committed, samples_written
 log = logging.getLogger(__name__)
 
 LOCK_TTL = 60  # seconds; a crashed holder frees the host after this, a live one keeps extending
+APPLIED = "applied"  # GuestOperation.result of an operation the engine carried out
 ADVANCE_BATCH_TICKS = 90  # ticks stored per transaction when fast-forwarding (30 simulated min)
 
 
@@ -150,8 +151,8 @@ def _restore_actor(host: Host) -> HostActor:
     )
     # Guest operations applied after the snapshot was taken are replayed, so none is lost.
     replay = GuestOperation.objects.filter(
-        vm__host=host, applied_at__gt=checkpoint.clock
-    ).select_related("vm")
+        vm__host=host, applied_at__gt=checkpoint.clock, result=APPLIED
+    ).order_by("id")
     for operation in replay:
         if operation.vm_id in actor.vm_map:
             _apply_guest_operation(actor, operation)
@@ -236,7 +237,7 @@ def _apply_guest_operation(actor: HostActor, operation: GuestOperation) -> str:
         action(engine_id, operation.amount)
     except ValueError as exc:
         return f"not applied: {exc}"
-    return "applied"
+    return APPLIED
 
 
 def _apply_pending_operations(actor: HostActor, at: datetime) -> None:

@@ -1,8 +1,13 @@
-"""From stored samples to open Performance tabs: the receivers of hostsim's signals.
+"""From stored samples to open Performance tabs, and from inventory changes to every tab's tree:
+the receivers of hostsim's and pools' signals.
 
 `samples_committed` arrives after the tick's transaction committed, in the worker that ticked.
 Each row goes to its entity's group. A failure here is logged, never raised: the samples are
 stored, and a browser that missed a message backfills it from the stats endpoint.
+
+`inventory_changed` arrives after the commit of a pools.services verb, wherever it ran (web,
+worker, shell). It is one message to the inventory group, carrying the host id only; a failure
+is logged, never raised, and a tab refetches its tree when its socket reconnects anyway.
 """
 
 import logging
@@ -12,10 +17,11 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.dispatch import receiver
 
-from dashboard.groups import perf_group
+from dashboard.groups import INVENTORY_GROUP, perf_group
 from hostsim.models import REALTIME_INTERVAL, VirtualMachine
 from hostsim.signals import host_advanced, samples_committed
 from pools.models import ResourcePool
+from pools.signals import inventory_changed
 
 log = logging.getLogger(__name__)
 
@@ -69,3 +75,11 @@ def broadcast_advanced(sender, host_id, start, end, **kwargs) -> None:
         _send_all([(perf_group(kind, pk), message) for kind, pk in targets])
     except Exception:
         log.exception("could not announce the fast-forward of host %s", host_id)
+
+
+@receiver(inventory_changed, dispatch_uid="dashboard.broadcast.inventory")
+def broadcast_inventory(sender, host_id, **kwargs) -> None:
+    try:
+        _send_all([(INVENTORY_GROUP, {"type": "inventory.changed", "host": int(host_id)})])
+    except Exception:
+        log.exception("could not announce the inventory change of host %s", host_id)

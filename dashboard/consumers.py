@@ -1,6 +1,7 @@
-"""The Performance tab's live feed: `/ws/perf/{vm|host|pool}/{id}/`.
+"""The live feeds: the Performance tab's `/ws/perf/{vm|host|pool}/{id}/` and the inventory
+tree's `/ws/inventory/`.
 
-Protocol (JSON text frames):
+Performance protocol (JSON text frames):
 - server -> client `{"type": "sample", "ts": ISO, "interval": 20, "values": {counter: value},
   "sent": epoch seconds}` for every real-time sample stored for the entity, and
   `{"type": "advanced", "from": ISO, "to": ISO}` after a fast-forward of its host (reload the
@@ -11,6 +12,12 @@ Protocol (JSON text frames):
 The user and their right to see the object are checked before the group is joined. A refusal
 accepts and then closes with 4401 (not logged in), 4403 (no view permission) or 4404 (unknown
 object), so the browser can tell "log in again" from "retry later".
+
+Inventory protocol: logged-in users only (4401 otherwise). The server sends
+`{"type": "inventory", "host": id}` after pools, VMs, power states or the host itself changed;
+it carries no names, since the group is shared by users who may see different objects: the tab
+refetches its tree (`dashboard:inventory-tree`), which is filtered by the user's permissions.
+Client messages are validated as on the performance feed.
 """
 
 import json
@@ -23,16 +30,14 @@ from dashboard import groups
 MAX_CLIENT_MESSAGE = 1024  # characters; a ping is 16
 
 
-class PerfConsumer(AsyncJsonWebsocketConsumer):
-    async def connect(self):
-        route = self.scope["url_route"]["kwargs"]
-        kind, raw_id = route.get("kind"), route.get("pk")
-        access = await database_sync_to_async(groups.check_access)(self.scope.get("user"), kind, raw_id)
-        if not access.allowed:
-            await self.accept()
-            await self.close(code=access.verdict.close_code)
-            return
-        group = groups.perf_group(kind, access.obj.pk)
+class ReadOnlyFeedConsumer(AsyncJsonWebsocketConsumer):
+    """Joins one group once access is granted; answers pings and refuses every other message."""
+
+    async def refuse(self, verdict: groups.Verdict) -> None:
+        await self.accept()
+        await self.close(code=verdict.close_code)
+
+    async def join(self, group: str) -> None:
         await self.channel_layer.group_add(group, self.channel_name)
         self.groups.append(group)  # discarded again by websocket_disconnect
         await self.accept()
@@ -60,6 +65,17 @@ class PerfConsumer(AsyncJsonWebsocketConsumer):
     async def send_error(self, text: str) -> None:
         await self.send_json({"type": "error", "error": text})
 
+
+class PerfConsumer(ReadOnlyFeedConsumer):
+    async def connect(self):
+        route = self.scope["url_route"]["kwargs"]
+        kind, raw_id = route.get("kind"), route.get("pk")
+        access = await database_sync_to_async(groups.check_access)(self.scope.get("user"), kind, raw_id)
+        if not access.allowed:
+            await self.refuse(access.verdict)
+            return
+        await self.join(groups.perf_group(kind, access.obj.pk))
+
     async def perf_sample(self, event):
         await self.send_json(
             {
@@ -73,3 +89,15 @@ class PerfConsumer(AsyncJsonWebsocketConsumer):
 
     async def perf_advanced(self, event):
         await self.send_json({"type": "advanced", "from": event["from"], "to": event["to"]})
+
+
+class InventoryConsumer(ReadOnlyFeedConsumer):
+    async def connect(self):
+        access = groups.check_inventory_access(self.scope.get("user"))
+        if not access.allowed:
+            await self.refuse(access.verdict)
+            return
+        await self.join(groups.INVENTORY_GROUP)
+
+    async def inventory_changed(self, event):
+        await self.send_json({"type": "inventory", "host": event["host"]})

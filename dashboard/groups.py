@@ -44,11 +44,22 @@ class Access:
         return self.verdict is Verdict.ALLOWED
 
 
+INVENTORY_GROUP = "inventory"  # every logged-in browser tab: "the inventory of host N changed"
+
+
 def perf_group(kind: str, entity_id: int) -> str:
     """The channel group of one entity's live samples: `perf.vm.42`."""
     if kind not in ENTITY_MODELS:
         raise ValueError(f"unknown entity kind {kind!r}")
     return f"perf.{kind}.{int(entity_id)}"
+
+
+def check_inventory_access(user) -> Access:
+    """Whether `user` may follow the inventory feed: any logged-in user. Its messages carry only
+    a host id, and the tree a tab refetches is filtered by the user's view permissions."""
+    if user is None or not user.is_authenticated:
+        return Access(Verdict.ANONYMOUS)
+    return Access(Verdict.ALLOWED)
 
 
 def view_permission(kind: str) -> str:

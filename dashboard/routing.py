@@ -6,8 +6,9 @@ instead of failing the handshake in the router.
 
 from django.urls import re_path
 
-from dashboard.consumers import PerfConsumer
+from dashboard.consumers import InventoryConsumer, PerfConsumer
 
 websocket_urlpatterns = [
+    re_path(r"^ws/inventory/$", InventoryConsumer.as_asgi()),
     re_path(r"^ws/perf/(?P<kind>[^/]{1,16})/(?P<pk>[^/]{1,24})/$", PerfConsumer.as_asgi()),
 ]

@@ -6,6 +6,8 @@ app_name = "dashboard"
 
 urlpatterns = [
     path("", pages.inventory, name="inventory"),
+    path("inventory/tree/", pages.inventory_tree, name="inventory-tree"),
+    path("inventory/header/<slug:kind>/<int:pk>/", pages.inventory_header, name="inventory-header"),
     path("hosts/<int:pk>/", pages.host_summary, name="host"),
     path("hosts/<int:pk>/performance/", pages.host_performance, name="host-performance"),
     path("hosts/<int:pk>/esxtop/", pages.host_esxtop, name="host-esxtop"),

@@ -1,14 +1,19 @@
-"""The pages: inventory, and Summary / Monitor > Performance for hosts, pools and VMs.
+"""The pages: inventory, and Summary / Monitor > Performance for hosts, pools and VMs; and the
+fragments a page refetches when the live feeds say something changed (the inventory tree, the
+object header's state, the esxtop panel).
 
 Every page needs a login (LoginRequiredMiddleware) and the object's view permission (403 without
 it, 404 for an unknown id), through dashboard.groups.check_access like the websocket. Views only
 gather what the templates show; live numbers come later over the websocket.
 """
 
+import re
+
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from dashboard.counters import catalogue_json, overview_keys
@@ -34,6 +39,7 @@ PERFORMANCE_VIEWS = {
     "pool": ("overview", "advanced"),
     "vm": ("overview", "advanced"),
 }
+TREE_KEY = re.compile(r"(host|pool|vm)-[1-9][0-9]{0,18}")  # TreeNode.key
 FAST_FORWARD_CHOICES = [(300, "5 minutes"), (3600, "1 hour"), (6 * 3600, "6 hours"), (86400, "1 day")]
 
 
@@ -89,6 +95,7 @@ def _object_context(request, kind: str, obj, tab: str) -> dict:
     host_id = pk if kind == "host" else obj.host_id
     clock = latest_sample_time("host", host_id, REALTIME_INTERVAL)
     page["clock"] = clock.isoformat() if clock else None
+    page["headerUrl"] = reverse("dashboard:inventory-header", args=[kind, pk])
     if kind == "host":
         page["esxtopUrl"] = reverse("dashboard:host-esxtop", args=[pk])
     if kind == "vm":
@@ -141,6 +148,23 @@ def inventory(request):
             on, total = counts.get(host.pk, (0, 0))
             hosts.append({"host": host, "usage": usage, "vms_on": on, "vms_total": total})
     return render(request, "dashboard/inventory.html", {"hosts": hosts, "selected_key": ""})
+
+
+@require_safe
+@never_cache
+def inventory_tree(request):
+    """The tree alone, rendered by the partial every page includes, for a tab to swap in after an
+    inventory message; `?selected=vm-42` marks the tab's current object as the page did."""
+    selected = request.GET.get("selected", "")
+    return render(request, "dashboard/_tree.html", {"selected_key": selected if TREE_KEY.fullmatch(selected) else ""})
+
+
+@require_safe
+@never_cache
+def inventory_header(request, kind, pk):
+    """The object header's icon and state badge, for a tab to refresh after an inventory message."""
+    header = _header(kind, _visible(request, kind, pk))
+    return JsonResponse({"icon": header["icon"], "state": header["state"], "stateOn": header["state_on"]})
 
 
 # --------------------------------------------------------------------------- summaries

@@ -1,9 +1,11 @@
-/* vmemlab core: page config, the JSON API client, formatting, and the live feed (websocket).
+/* vmemlab core: page config, the JSON API client, formatting, and the live feeds (websockets).
  *
- * The live feed connects to /ws/perf/{kind}/{id}/, shows its state in #live-status, reconnects
- * with exponential backoff after a drop, and tells its listeners when it is back so they can
- * backfill the gap from the stats endpoint. Close codes 4401/4403/4404 are final (log in again,
- * no permission, no such object): no retry.
+ * A LiveFeed connects to one websocket path, shows its state in a status element if it has one,
+ * reconnects with exponential backoff after a drop, and tells its listeners when it is back so
+ * they can backfill the gap (from the stats endpoint, or by refetching the inventory tree).
+ * Close codes 4401/4403/4404 are final (log in again, no permission, no such object): no retry.
+ * The object pages' feed is /ws/perf/{kind}/{id}/ in #live-status; inventory.js opens the
+ * inventory feed on every page.
  */
 (function () {
   "use strict";
@@ -108,16 +110,23 @@
   const BACKOFF_MAX_MS = 30000;
   const PING_EVERY_MS = 25000;
 
-  function LiveFeed(path) {
+  /* options.messages: the server message types passed on to listeners (by their "type");
+   * options.statusElement: where to show the connection state, if anywhere. */
+  function LiveFeed(path, options) {
+    const feed = this;
     this.path = path;
-    this.listeners = { sample: [], advanced: [], reconnected: [], status: [] };
+    this.messageTypes = options.messages;
+    this.listeners = { reconnected: [], status: [] };
+    this.messageTypes.forEach(function (type) {
+      feed.listeners[type] = [];
+    });
     this.attempt = 0;
     this.everOpened = false;
     this.stopped = false;
     this.socket = null;
     this.pingTimer = null;
     this.retryTimer = null;
-    this.statusElement = document.getElementById("live-status");
+    this.statusElement = options.statusElement || null;
   }
 
   LiveFeed.prototype.on = function (event, callback) {
@@ -168,9 +177,9 @@
       } catch (error) {
         return;
       }
-      if (message.type === "sample") feed.emit("sample", message);
-      else if (message.type === "advanced") feed.emit("advanced", message);
-      else if (message.type === "error") console.warn("vmemlab live feed:", message.error);
+      if (message === null || typeof message !== "object") return;
+      if (feed.messageTypes.indexOf(message.type) !== -1) feed.emit(message.type, message);
+      else if (message.type === "error") console.warn("vmemlab live feed " + feed.path + ":", message.error);
     });
     socket.addEventListener("close", function (event) {
       clearInterval(feed.pingTimer);
@@ -236,11 +245,17 @@
     });
   }
 
-  const feed = config.wsPath ? new LiveFeed(config.wsPath) : null;
+  const feed = config.wsPath
+    ? new LiveFeed(config.wsPath, {
+        messages: ["sample", "advanced"],
+        statusElement: document.getElementById("live-status"),
+      })
+    : null;
 
   window.vmemlab = {
     config: config,
     feed: feed,
+    LiveFeed: LiveFeed,
     api: api,
     describeFields: describeFields,
     formatNumber: formatNumber,

@@ -196,3 +196,46 @@ def test_the_catalogue_in_chart_options_matches_the_api(page, scenario):
     api = json.loads(page.evaluate("async () => JSON.stringify(await (await fetch('/api/counters/?entity=vm')).json())"))
     rows = page.eval_on_selector_all("tr[data-counter]", "rows => rows.map(r => r.dataset.counter)")
     assert rows == [counter["name"] for counter in api]
+
+
+def test_the_tree_and_the_header_follow_a_power_on_without_a_reload(page, scenario, in_a_thread):
+    from hostsim.models import Host
+    from pools import services
+
+    vm = in_a_thread(services.create_vm, Host.objects.get(pk=scenario.host_id), name="vm-later", memory_mb=512)
+    page.goto(f"{scenario.url}/vms/{vm.pk}/")
+    page.wait_for_selector(".inventory-pane[data-feed-state=live]")
+    item = f"li[data-key='vm-{vm.pk}']"
+    assert "icon-vm-off" in page.get_attribute(f"{item} .tree-link svg", "class")
+    assert page.inner_text("#object-state") == "Powered off"
+    # The user collapsed a pool and left the keyboard focus on it; the swap must keep both.
+    tight = page.locator(f"li[data-key='pool-{scenario.tight_pool_id}'] > details > summary")
+    tight.press("Enter")
+    assert not page.evaluate(f"() => document.querySelector(\"li[data-key='pool-{scenario.tight_pool_id}'] > details\").open")
+    page.evaluate("() => { window.sameDocument = true; }")
+
+    in_a_thread(services.power_on, vm)
+
+    page.wait_for_selector(f"{item} .tree-link svg.icon-vm-on", timeout=10_000)
+    wait_for(lambda: page.inner_text("#object-state") == "Powered on", timeout=10, message="the badge did not change")
+    assert "icon-vm-on" in page.get_attribute("#object-icon", "class")
+    assert page.evaluate("() => window.sameDocument === true"), "the page reloaded"
+    assert page.inner_text(".tree-link.is-selected .tree-label") == "vm-later"
+    assert page.evaluate(
+        f"""() => !document.querySelector("li[data-key='pool-{scenario.tight_pool_id}'] > details").open
+            && document.activeElement.closest('li').dataset.key === 'pool-{scenario.tight_pool_id}'"""
+    ), "the collapsed pool was opened again, or lost the focus"
+    assert MARKUP in page.inner_text(".tree"), "the swapped tree shows the markup VM's name as text"
+    assert page.evaluate("() => document.querySelectorAll('img[src=x]').length") == 0
+
+    # A burst of messages within the debounce window gives one refetch.
+    tree_fetches = "() => performance.getEntriesByType('resource').filter(e => e.name.includes('/inventory/tree/')).length"
+    before = page.evaluate(tree_fetches)
+    assert before >= 1
+    page.evaluate(
+        f"""() => {{ for (let i = 0; i < 5; i++) window.vmemlab.inventoryFeed.emit(
+            'inventory', {{type: 'inventory', host: {scenario.host_id}}}); }}"""
+    )
+    wait_for(lambda: page.evaluate(tree_fetches) > before, timeout=5, message="the burst gave no refetch")
+    time.sleep(1)
+    assert page.evaluate(tree_fetches) == before + 1

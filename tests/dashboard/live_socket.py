@@ -1,4 +1,5 @@
-"""A websocket test client for ASGI applications, on asgiref's ApplicationCommunicator.
+"""A websocket test client for ASGI applications, on asgiref's ApplicationCommunicator, and the
+request headers of a browser tab.
 
 channels.testing would do, but importing it pulls in daphne (its live-server helper), which the
 project does not install; this is the part of its WebsocketCommunicator the tests use.
@@ -7,6 +8,23 @@ project does not install; this is the part of its WebsocketCommunicator the test
 import json
 
 from asgiref.testing import ApplicationCommunicator
+from django.conf import settings
+from django.test import Client
+
+ORIGIN = (b"origin", b"http://localhost")
+
+
+def session_cookie(user) -> bytes:
+    client = Client()
+    client.force_login(user)
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
+
+
+def headers_for(user=None) -> list[tuple[bytes, bytes]]:
+    """Request headers of a browser tab: our origin, and the user's session cookie if any."""
+    if user is None:
+        return [ORIGIN]
+    return [ORIGIN, (b"cookie", session_cookie(user))]
 
 
 class LiveSocket(ApplicationCommunicator):
@@ -47,3 +65,13 @@ class LiveSocket(ApplicationCommunicator):
         """
         await self.send_input({"type": "websocket.disconnect", "code": code})
         await self.wait(timeout)
+
+
+async def refusal_code(socket: LiveSocket) -> int:
+    """Connect and return the close code the server answers with."""
+    connected, _ = await socket.connect()
+    assert connected, "refusals accept first, so that the close code reaches the browser"
+    message = await socket.receive_output(timeout=5)
+    assert message["type"] == "websocket.close", message
+    await socket.disconnect(message["code"])  # the server's side of the closing handshake
+    return message["code"]

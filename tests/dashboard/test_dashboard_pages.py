@@ -7,6 +7,7 @@ import pytest
 from dashboard_factories import T0, add_samples, make_host, make_pool, make_user, make_vm
 from django.test import Client
 
+from pools import services
 from pools.admission import Allocation
 
 pytestmark = pytest.mark.django_db
@@ -114,6 +115,87 @@ def test_names_with_markup_are_shown_as_text_everywhere(host, viewer, operator):
             html = logged_in(user).get(url).content.decode()
             assert MARKUP not in html, url
             assert ESCAPED in html or "\\u003Cimg src=x onerror=alert(1)\\u003E" in html, url
+
+
+def test_the_tree_fragment_and_the_header_state_need_a_login(vm):
+    for url in ["/inventory/tree/", f"/inventory/header/vm/{vm.pk}/"]:
+        response = Client().get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/accounts/login/?next="), url
+
+
+def test_the_tree_fragment_is_the_pages_tree_with_names_escaped(host, viewer):
+    pool = make_pool(host, MARKUP + " pool")
+    vm = make_vm(host, MARKUP, pool=pool, on=False)
+    client = logged_in(viewer)
+    page = client.get(f"/vms/{vm.pk}/").content.decode()
+    response = client.get(f"/inventory/tree/?selected=vm-{vm.pk}")
+    assert response.status_code == 200
+    assert "no-cache" in response["Cache-Control"]
+    fragment = response.content.decode().strip()
+    assert fragment.startswith('<nav class="tree"') and fragment.endswith("</nav>")
+    assert fragment in page, "the fragment is what the page's tree partial renders"
+    assert MARKUP not in fragment
+    assert f'title="{ESCAPED}' in fragment and f'<span class="tree-label">{ESCAPED}</span>' in fragment
+    assert f'class="tree-link is-selected" href="/vms/{vm.pk}/"' in fragment
+
+
+def test_the_tree_fragment_shows_the_current_power_state_and_only_what_the_user_may_view(host, viewer):
+    vm = make_vm(host, "web01", on=False)
+    client = logged_in(viewer)
+
+    def vm_item():
+        fragment = client.get("/inventory/tree/").content.decode()
+        return re.search(rf'data-key="vm-{vm.pk}".*?</a>', fragment, re.S).group(0)
+
+    assert "icon-vm-off" in vm_item() and "Powered off" in vm_item()
+    services.power_on(vm)
+    assert "icon-vm-on" in vm_item() and "Powered on" in vm_item()
+    vm_only = logged_in(make_user("vm-only", "hostsim.view_virtualmachine")).get("/inventory/tree/").content.decode()
+    assert f'data-key="vm-{vm.pk}"' in vm_only and f'data-key="host-{host.pk}"' not in vm_only
+    nothing = logged_in(make_user("nothing")).get("/inventory/tree/").content.decode()
+    assert f'data-key="vm-{vm.pk}"' not in nothing and "No inventory objects you may see." in nothing
+
+
+@pytest.mark.parametrize("selected", ["", "vm-", "vm-0", "vm-1 x", 'vm-1" onclick="x', "cluster-1", "vm-" + "9" * 30])
+def test_the_tree_fragment_selects_nothing_for_a_malformed_key(vm, viewer, selected):
+    response = logged_in(viewer).get("/inventory/tree/", {"selected": selected})
+    assert response.status_code == 200
+    assert b"is-selected" not in response.content
+    assert b"onclick" not in response.content
+
+
+def test_the_header_state_follows_the_power_state(host, viewer):
+    vm = make_vm(host, "web01", on=False)
+    client = logged_in(viewer)
+    url = f"/inventory/header/vm/{vm.pk}/"
+    assert client.get(url).json() == {"icon": "vm-off", "state": "Powered off", "stateOn": False}
+    services.power_on(vm)
+    assert client.get(url).json() == {"icon": "vm-on", "state": "Powered on", "stateOn": True}
+    assert client.get(f"/inventory/header/host/{host.pk}/").json() == {"icon": "host", "state": "Connected", "stateOn": True}
+    page = json.loads(re.search(r'<script id="page-config" type="application/json">(.*?)</script>',
+                                client.get(f"/vms/{vm.pk}/").content.decode(), re.S).group(1))
+    assert page["headerUrl"] == url
+
+
+def test_the_header_state_is_refused_like_the_page(host, vm, viewer, stranger):
+    url = f"/inventory/header/vm/{vm.pk}/"
+    assert logged_in(viewer).get(url).status_code == 200
+    assert logged_in(stranger).get(url).status_code == 403
+    for unknown in ["/inventory/header/vm/999999/", f"/inventory/header/cluster/{vm.pk}/"]:
+        assert logged_in(viewer).get(unknown).status_code == 404, unknown
+
+
+def test_every_page_with_the_tree_loads_the_inventory_feed_and_the_login_page_does_not(host, pool, vm, viewer):
+    client = logged_in(viewer)
+    for url in ["/", *page_urls(host, pool, vm)]:
+        html = client.get(url).content.decode()
+        if 'class="tree"' not in html:
+            continue  # the esxtop fragment
+        assert 'data-feed="/ws/inventory/"' in html and 'data-tree-url="/inventory/tree/"' in html, url
+        assert html.count("js/vmemlab.js") == 1 and html.count("js/inventory.js") == 1, url
+    login = Client().get("/accounts/login/").content.decode()
+    assert "js/inventory.js" not in login
 
 
 def test_page_data_is_passed_as_json_script_and_no_inline_handlers(host, vm, viewer):

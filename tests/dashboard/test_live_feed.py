@@ -10,9 +10,7 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 from dashboard_factories import T0, make_vm, vm_values
-from django.conf import settings
-from django.test import Client
-from live_socket import LiveSocket
+from live_socket import LiveSocket, headers_for, refusal_code
 
 from config.asgi import application
 from hostsim.models import Host
@@ -21,25 +19,10 @@ from hostsim.signals import host_advanced, samples_committed
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
-ORIGIN = (b"origin", b"http://localhost")
-
 
 @pytest.fixture(autouse=True)
 def _redis(clean_redis):
     """Every test here needs the real Redis (skipped without one)."""
-
-
-def session_cookie(user) -> bytes:
-    client = Client()
-    client.force_login(user)
-    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
-
-
-def headers_for(user=None) -> list[tuple[bytes, bytes]]:
-    """Request headers of a browser tab: our origin, and the user's session cookie if any."""
-    if user is None:
-        return [ORIGIN]
-    return [ORIGIN, (b"cookie", session_cookie(user))]
 
 
 def communicator(path: str, headers: list[tuple[bytes, bytes]]) -> LiveSocket:
@@ -51,14 +34,7 @@ def run(coroutine):
 
 
 async def refused_with(path: str, headers: list[tuple[bytes, bytes]]) -> int:
-    """Connect and return the close code the server answers with."""
-    socket = communicator(path, headers)
-    connected, _ = await socket.connect()
-    assert connected, "refusals accept first, so that the close code reaches the browser"
-    message = await socket.receive_output(timeout=5)
-    assert message["type"] == "websocket.close", message
-    await socket.disconnect(message["code"])  # the server's side of the closing handshake
-    return message["code"]
+    return await refusal_code(communicator(path, headers))
 
 
 def announce(host: Host, *rows: SampleRow) -> None:

@@ -75,3 +75,14 @@ async def refusal_code(socket: LiveSocket) -> int:
     assert message["type"] == "websocket.close", message
     await socket.disconnect(message["code"])  # the server's side of the closing handshake
     return message["code"]
+
+
+class BrokenChannelLayer:
+    """A channel layer whose Redis is gone: every send fails."""
+
+    async def group_send(self, group, message):
+        raise ConnectionError("redis is gone")
+
+
+def break_channel_layer(monkeypatch) -> None:
+    monkeypatch.setattr("dashboard.broadcast.get_channel_layer", lambda: BrokenChannelLayer())

@@ -11,7 +11,7 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 from dashboard_factories import make_host, make_vm
-from live_socket import LiveSocket, headers_for, refusal_code
+from live_socket import LiveSocket, break_channel_layer, headers_for, refusal_code
 
 from config.asgi import application
 from pools import services
@@ -138,10 +138,6 @@ def test_client_messages_other_than_ping_get_an_error_and_the_socket_stays_open(
 def test_an_inventory_broadcast_failure_never_breaks_the_verb(host, stopped_vm, monkeypatch):
     """inventory_changed runs in the verb's on_commit: a dead channel layer must not raise."""
 
-    class BrokenLayer:
-        async def group_send(self, group, message):
-            raise ConnectionError("redis is gone")
-
-    monkeypatch.setattr("dashboard.broadcast.get_channel_layer", lambda: BrokenLayer())
+    break_channel_layer(monkeypatch)
     inventory_changed.send(sender=ResourcePool, host_id=host.pk)
     assert services.power_on(stopped_vm).powered_on

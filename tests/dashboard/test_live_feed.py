@@ -10,7 +10,7 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 from dashboard_factories import T0, make_vm, vm_values
-from live_socket import LiveSocket, headers_for, refusal_code
+from live_socket import LiveSocket, break_channel_layer, headers_for, refusal_code
 
 from config.asgi import application
 from hostsim.models import Host
@@ -185,10 +185,6 @@ def test_a_fast_forward_tells_every_chart_of_the_host_to_reload(host, vm, viewer
 def test_a_broadcast_failure_never_breaks_the_tick(host, vm, monkeypatch):
     """samples_committed runs inside the tick's on_commit: a dead channel layer must not raise."""
 
-    class BrokenLayer:
-        async def group_send(self, group, message):
-            raise ConnectionError("redis is gone")
-
-    monkeypatch.setattr("dashboard.broadcast.get_channel_layer", lambda: BrokenLayer())
+    break_channel_layer(monkeypatch)
     announce(host, SampleRow("vm", vm.pk, T0, vm_values(1)))
     host_advanced.send(sender=Host, host_id=host.pk, start=T0, end=T0)

@@ -18,8 +18,10 @@ class PlotlyJsFinder(BaseFinder):
         return []
 
     def find(self, path, find_all=False, **kwargs):
+        # A miss is [] either way, as Django's own finders answer: finders.find() collects any
+        # other falsy answer into its list of matches, and WhiteNoise then stats [None] (a 500).
         if path != PLOTLY_JS:
-            return [] if find_all else None
+            return []
         found = str(_PLOTLY_DIR / "plotly.min.js")
         return [found] if find_all else found
 

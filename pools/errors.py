@@ -33,3 +33,11 @@ class AdmissionDenied(Exception):
             "requested": self.requested,
             "unreserved": self.unreserved,
         }
+
+
+class ManagedObjectNotFound(InvalidOperation):
+    """The object is gone: deleted (by a concurrent request, say) before the operation locked it.
+
+    vSphere's vmodl.fault.ManagedObjectNotFound; the API answers 404. A subclass of
+    InvalidOperation, so callers that show refusals (the admin) show this one too.
+    """

@@ -1,23 +1,28 @@
 """The only way to change pools, VM allocations, pool membership and power state.
 
-Every function follows one pattern (after Zulip's do_* actions):
-1. open a transaction and lock the host's pool chain, root first, so concurrent operations on one
-   host queue up in the same order and cannot deadlock (PostgreSQL SELECT ... FOR UPDATE);
-2. read a snapshot of the host's tree on those locks and ask pools.admission;
+Every function that writes follows one pattern (after Zulip's do_* actions):
+1. open a transaction and lock the host's root pool (PostgreSQL SELECT ... FOR UPDATE), before
+   any other row. The root heads every pool chain of the host, so every create, change, move,
+   delete and power operation there queues on this one lock, in one order, and none can
+   deadlock another;
+2. re-read, under the lock, what the caller handed in: it may have been deleted meanwhile
+   (ManagedObjectNotFound, a 404) or moved or powered on (decided on its current state); then
+   read a snapshot of the host's tree and ask pools.admission;
 3. on refusal raise AdmissionDenied or InvalidOperation, having written nothing;
 4. write, bump the config versions the simulation reads on its next tick, and after commit
    announce the change to the dashboard.
+So concurrent requests end as some serial order of them would have ended, never in a 500.
 """
 
 from dataclasses import replace
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from hostsim.models import NAME_MAX_LENGTH, Host, PowerState, SharesLevel, VirtualMachine
 from pools import admission
 from pools.admission import Allocation, Decision, PoolNode, TreeSnapshot, VmNode
-from pools.errors import AdmissionDenied, InvalidOperation
+from pools.errors import AdmissionDenied, InvalidOperation, ManagedObjectNotFound
 from pools.models import ResourcePool
 from pools.shares import share_value
 from pools.signals import inventory_changed
@@ -63,37 +68,46 @@ def _vm_node(vm: VirtualMachine) -> VmNode:
 
 
 def snapshot(host_id: int) -> TreeSnapshot:
-    """The host's tree as plain data for pools.admission (no locks: for reading)."""
+    """The host's tree as plain data for pools.admission (no locks: for reading).
+
+    Raises ValueError if the host has no tree (deleted meanwhile, or never given a root pool).
+    """
     pools = [_pool_node(p) for p in ResourcePool.objects.filter(host_id=host_id)]
     vms = [_vm_node(v) for v in VirtualMachine.objects.filter(host_id=host_id, resource_pool__isnull=False)]
     return TreeSnapshot.build(pools, vms)
 
 
 def runtime(host_id: int) -> dict[int, dict]:
-    """ResourcePoolRuntimeInfo for every pool of the host."""
-    return admission.runtime(snapshot(host_id))
+    """ResourcePoolRuntimeInfo for every pool of the host; empty for a host deleted meanwhile
+    (a listing that read its pools a moment before)."""
+    try:
+        return admission.runtime(snapshot(host_id))
+    except ValueError:
+        if Host.objects.filter(pk=host_id).exists():
+            raise
+        return {}
 
 
-def _locked_snapshot(host_id: int, *pool_ids: int) -> TreeSnapshot:
-    """Lock the chains from the root down to `pool_ids`, root first, then read the tree."""
-    parent_of = dict(ResourcePool.objects.filter(host_id=host_id).values_list("pk", "parent_id"))
-    chain: set[int] = set()
-    for pool_id in pool_ids:
-        while pool_id is not None and pool_id not in chain:
-            chain.add(pool_id)
-            pool_id = parent_of.get(pool_id)
-    root = [pk for pk, parent in parent_of.items() if parent is None]
-    chain.update(root)
+def _lock_host_tree(host_id: int) -> ResourcePool:
+    """Step 1 of every change: lock the host's root pool, the first lock the change takes."""
+    root = ResourcePool.objects.select_for_update().filter(host_id=host_id, is_root=True).first()
+    if root is None:
+        raise ManagedObjectNotFound("The host no longer exists (deleted meanwhile).")
+    return root
 
-    def depth(pk: int) -> int:
-        level = 0
-        while parent_of.get(pk) is not None:
-            pk, level = parent_of[pk], level + 1
-        return level
 
-    for pk in sorted(chain, key=lambda pk: (depth(pk), pk)):  # root first, always the same order
-        list(ResourcePool.objects.select_for_update().filter(pk=pk).values_list("pk"))
+def _locked_snapshot(host_id: int) -> TreeSnapshot:
+    """Lock the host's tree (root pool first), then read it: no change can come in between."""
+    _lock_host_tree(host_id)
     return snapshot(host_id)
+
+
+def _current(model, pk: int, label: str, *, related: tuple[str, ...] = ()):
+    """The row as committed now (call under the host's lock): the caller's copy may be stale."""
+    obj = model.objects.select_related(*related).filter(pk=pk).first()
+    if obj is None:
+        raise ManagedObjectNotFound(f"{label} no longer exists (deleted meanwhile).")
+    return obj
 
 
 def _enforce(decision: Decision) -> None:
@@ -162,11 +176,25 @@ def ensure_root_pool(host: Host) -> ResourcePool:
     return root
 
 
+def _save_host(host: Host) -> None:
+    """Save, refusing a name that a concurrent request took after full_clean checked it."""
+    try:
+        with transaction.atomic():  # a savepoint: the unique index refuses, the rest stays usable
+            host.save()
+    except IntegrityError:
+        if not Host.objects.filter(name=host.name).exclude(pk=host.pk).exists():
+            raise
+        raise InvalidOperation(
+            f'A host named "{host.name}" already exists.',
+            {"name": "Host with this Name already exists."},
+        ) from None
+
+
 @transaction.atomic
 def create_host(**fields) -> Host:
     host = Host(**fields)
     host.full_clean()
-    host.save()
+    _save_host(host)
     ensure_root_pool(host)
     _announce(host.pk)
     return host
@@ -175,10 +203,19 @@ def create_host(**fields) -> Host:
 HARDWARE_FIELDS = ("memory_mb", "cpu_mhz", "hardware_mmu", "seed")  # the simulation rebuilds the host
 
 
+def _locked_host(host: Host) -> Host:
+    """The host's row, locked after its tree (the one order every change takes locks in)."""
+    locked = Host.objects.select_for_update().filter(pk=host.pk).first()
+    if locked is None:
+        raise ManagedObjectNotFound(f'The host "{host.name}" no longer exists (deleted meanwhile).')
+    return locked
+
+
 @transaction.atomic
 def delete_host(host: Host) -> None:
     """Remove a host with its pools, VMs and samples; its VMs must be powered off first."""
-    locked = Host.objects.select_for_update().get(pk=host.pk)
+    _lock_host_tree(host.pk)
+    locked = _locked_host(host)
     running = list(VirtualMachine.objects.filter(host=locked, power_state=PowerState.POWERED_ON).values_list("name", flat=True))
     if running:
         raise InvalidOperation(f'Power off the VMs on "{locked.name}" first: {", ".join(running[:5])}.')
@@ -192,7 +229,8 @@ def delete_host(host: Host) -> None:
 @transaction.atomic
 def update_host(host: Host, **changes) -> Host:
     """Change a host's capacity, MMU support or TPS settings; the root pool follows capacity."""
-    locked = Host.objects.select_for_update().get(pk=host.pk)
+    tree = _locked_snapshot(host.pk)
+    locked = _locked_host(host)
     rebuilt = sorted(name for name in HARDWARE_FIELDS if name in changes and changes[name] != getattr(locked, name))
     running = VirtualMachine.objects.filter(host=locked, power_state=PowerState.POWERED_ON)
     if rebuilt and running.exists():
@@ -213,7 +251,6 @@ def update_host(host: Host, **changes) -> Host:
                 "VMs on this host ask for hardware MMU virtualization; set them to automatic or software first.",
                 {"hardware_mmu": "Still used by: " + ", ".join(hardware_vms.values_list("name", flat=True)[:5])},
             )
-    tree = _locked_snapshot(locked.pk)
     root = tree.root
     capacity = capacity_for_vms(locked)
     resized = {
@@ -222,7 +259,7 @@ def update_host(host: Host, **changes) -> Host:
     }
     _enforce(admission.check_reconfigure_pool(tree, root.id, resized["cpu"], resized["memory"]))
     locked.config_version = F("config_version") + 1
-    locked.save()
+    _save_host(locked)
     locked.refresh_from_db()
     ensure_root_pool(locked)
     _announce(locked.pk)
@@ -237,7 +274,8 @@ def create_pool(parent: ResourcePool, name: str, cpu: Allocation | None = None, 
     """CreateResourcePool: a new child of `parent`, admitted against its parent chain."""
     name = _check_name(name)
     cpu, memory = cpu or admission.NEW_POOL_ALLOCATION, memory or admission.NEW_POOL_ALLOCATION
-    tree = _locked_snapshot(parent.host_id, parent.pk)
+    tree = _locked_snapshot(parent.host_id)
+    parent = _current(ResourcePool, parent.pk, f'The resource pool "{parent.name}"')
     if ResourcePool.objects.filter(parent=parent, name=name).exists():
         raise InvalidOperation(f'"{parent.name}" already has a pool named "{name}".', {"name": "A sibling has this name."})
     _enforce(admission.check_create_pool(tree, parent.pk, cpu, memory, name=name))
@@ -254,8 +292,8 @@ def update_pool(pool: ResourcePool, *, name: str | None = None, cpu: Allocation 
     """UpdateConfig of a pool: name and allocations; the root is the host's and stays as it is."""
     if pool.is_root:
         raise InvalidOperation(f'"{pool.name}" is the host\'s root resource pool; its settings follow the host.')
-    tree = _locked_snapshot(pool.host_id, pool.pk)
-    pool = ResourcePool.objects.get(pk=pool.pk)
+    tree = _locked_snapshot(pool.host_id)
+    pool = _current(ResourcePool, pool.pk, f'The resource pool "{pool.name}"')
     if name is not None:
         name = _check_name(name)
         if ResourcePool.objects.filter(parent_id=pool.parent_id, name=name).exclude(pk=pool.pk).exists():
@@ -294,8 +332,9 @@ def delete_pool(pool: ResourcePool) -> None:
     """Destroy a pool: its VMs and child pools move to its parent (vSphere keeps them)."""
     if pool.is_root:
         raise InvalidOperation(f'"{pool.name}" is the host\'s root resource pool and cannot be deleted.')
-    tree = _locked_snapshot(pool.host_id, pool.pk)
-    pool = ResourcePool.objects.get(pk=pool.pk)  # the caller's copy may predate a move of its parent
+    tree = _locked_snapshot(pool.host_id)
+    # The caller's copy may predate a move of the pool (its parent) or its deletion.
+    pool = _current(ResourcePool, pool.pk, f'The resource pool "{pool.name}"', related=("parent",))
     _enforce(admission.check_delete_pool(tree, pool.pk))
     _refuse_duplicate_names(pool.parent, list(pool.children.all()), leaving=pool.pk)
     ResourcePool.objects.filter(parent=pool).update(parent_id=pool.parent_id)
@@ -306,21 +345,34 @@ def delete_pool(pool: ResourcePool) -> None:
 
 
 @transaction.atomic
-def move_into(target: ResourcePool, vms: list[VirtualMachine] = (), pools: list[ResourcePool] = ()) -> None:
-    """MoveIntoResourcePool: leave the source, be admitted to the target; all or nothing."""
+def move_into(
+    target: ResourcePool, vms: list[VirtualMachine] = (), pools: list[ResourcePool] = ()
+) -> ResourcePool:
+    """MoveIntoResourcePool: leave the source, be admitted to the target; all or nothing.
+
+    Answers the target as it is after the move.
+    """
     foreign = [obj.name for obj in [*vms, *pools] if obj.host_id != target.host_id]
     if foreign:
         raise InvalidOperation(
             f'Cannot move {", ".join(foreign)} into "{target.name}": moving across hosts is not supported.',
             {"vms" if vms else "pools": "Everything moved must be on the target's host."},
         )
-    sources = [vm.resource_pool_id for vm in vms] + [pool.parent_id for pool in pools]
-    tree = _locked_snapshot(target.host_id, target.pk, *[s for s in sources if s])
+    tree = _locked_snapshot(target.host_id)
+    target = _current(ResourcePool, target.pk, f'The resource pool "{target.name}"')
+    # Where each one is now is in `tree`; gone is gone (a VM or pool deleted meanwhile).
+    for obj in [*vms, *pools]:
+        if obj.pk not in (tree.vms if isinstance(obj, VirtualMachine) else tree.pools):
+            kind = "VM" if isinstance(obj, VirtualMachine) else "resource pool"
+            raise ManagedObjectNotFound(
+                f'The {kind} "{obj.name}" no longer exists (deleted meanwhile).'
+            )
     _enforce(admission.check_move(tree, target.pk, [vm.pk for vm in vms], [pool.pk for pool in pools]))
     _refuse_duplicate_names(target, list(ResourcePool.objects.filter(pk__in=[pool.pk for pool in pools])))
     VirtualMachine.objects.filter(pk__in=[vm.pk for vm in vms]).update(resource_pool=target, config_version=F("config_version") + 1)
     ResourcePool.objects.filter(pk__in=[pool.pk for pool in pools]).update(parent=target)
     _announce(target.host_id)
+    return target
 
 
 # --- virtual machines ----------------------------------------------------------------------------
@@ -358,7 +410,11 @@ def create_vm(host: Host, *, pool: ResourcePool | None = None, cpu: Allocation |
     unknown = set(settings) - set(VM_SETTINGS)
     if unknown:
         raise InvalidOperation(f"Unknown VM settings: {', '.join(sorted(unknown))}.")
-    pool = pool or ensure_root_pool(host)
+    root = _lock_host_tree(host.pk)  # also orders this VM's name check after a concurrent one
+    if pool is None:
+        pool = root
+    else:
+        pool = _current(ResourcePool, pool.pk, f'The resource pool "{pool.name}"')
     if pool.host_id != host.pk:
         raise InvalidOperation(f'The pool "{pool.name}" is on another host.', {"resourcePool": "Choose a pool of this VM's host."})
     vm = VirtualMachine(host=host, resource_pool=pool, **settings)
@@ -381,8 +437,8 @@ def reconfigure_vm(vm: VirtualMachine, *, cpu: Allocation | None = None, memory:
     unknown = set(settings) - set(VM_SETTINGS)
     if unknown:
         raise InvalidOperation(f"Unknown VM settings: {', '.join(sorted(unknown))}.")
-    tree = _locked_snapshot(vm.host_id, vm.resource_pool_id)
-    vm = VirtualMachine.objects.select_related("host").get(pk=vm.pk)
+    tree = _locked_snapshot(vm.host_id)
+    vm = _current(VirtualMachine, vm.pk, f'The VM "{vm.name}"', related=("host",))
     changed = {k: v for k, v in settings.items() if getattr(vm, k) != v}
     if vm.powered_on:
         blocked = [k for k in changed if k in NEEDS_POWER_OFF]
@@ -411,16 +467,18 @@ def reconfigure_vm(vm: VirtualMachine, *, cpu: Allocation | None = None, memory:
 
 @transaction.atomic
 def delete_vm(vm: VirtualMachine) -> None:
-    if VirtualMachine.objects.filter(pk=vm.pk, power_state=PowerState.POWERED_ON).exists():
+    """Destroy_Task: only a powered-off VM, as read under the lock that power-on takes too."""
+    _lock_host_tree(vm.host_id)
+    vm = _current(VirtualMachine, vm.pk, f'The VM "{vm.name}"')
+    if vm.powered_on:
         raise InvalidOperation(f'Power off "{vm.name}" before deleting it.')
-    host_id = vm.host_id
     vm.delete()
-    _announce(host_id)
+    _announce(vm.host_id)
 
 
 def _set_power(vm: VirtualMachine, state: str) -> VirtualMachine:
-    tree = _locked_snapshot(vm.host_id, vm.resource_pool_id)
-    vm = VirtualMachine.objects.select_related("host").get(pk=vm.pk)
+    tree = _locked_snapshot(vm.host_id)
+    vm = _current(VirtualMachine, vm.pk, f'The VM "{vm.name}"', related=("host",))
     if vm.power_state == state:
         return vm  # already there: nothing to admit or write
     if state == PowerState.POWERED_ON:
@@ -436,9 +494,9 @@ def _set_power(vm: VirtualMachine, state: str) -> VirtualMachine:
 @transaction.atomic
 def power_on(vm: VirtualMachine) -> VirtualMachine:
     """PowerOnVM_Task: admitted only if the VM's reservations fit its pool chain."""
-    if vm.resource_pool_id is None:
+    if vm.resource_pool_id is None:  # made before its host had pools: it belongs to the root
+        _lock_host_tree(vm.host_id)
         ensure_root_pool(vm.host)
-        vm.refresh_from_db()
     return _set_power(vm, PowerState.POWERED_ON)
 
 
@@ -448,10 +506,16 @@ def power_off(vm: VirtualMachine) -> VirtualMachine:
     return _set_power(vm, PowerState.POWERED_OFF)
 
 
+@transaction.atomic
 def request_guest_operation(vm: VirtualMachine, action: str, amount: float, requested_by: str = ""):
-    """Queue a guest allocate/free/write for the next tick of the VM's host."""
+    """Queue a guest allocate/free/write for the next tick of the VM's host.
+
+    Under the host's lock, so the VM is still there and still powered on when it is queued.
+    """
     from hostsim.models import GuestOperation
 
+    _lock_host_tree(vm.host_id)
+    vm = _current(VirtualMachine, vm.pk, f'The VM "{vm.name}"')
     limits = {"allocate": (1, vm.memory_mb, "mb"), "free": (1, vm.memory_mb, "mb"), "write": (0.0, 1.0, "fraction")}
     if action not in limits:
         raise InvalidOperation(f"Unknown guest action {action!r}: use allocate, free or write.", {"action": "Choose allocate, free or write."})

@@ -2,16 +2,18 @@
 
 400 {"error", "fields"} for invalid input ("fields" empty when no field is to blame); 409 {"error",
 "fault", "pool", "resource", "requested", "unreserved"} for admission control; 401/403/404/405
-with {"error"}; never a 500 for input.
+and 413 (a body over DATA_UPLOAD_MAX_MEMORY_SIZE) with {"error"}; never a 500 for input.
 """
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from pools.errors import AdmissionDenied, InvalidOperation
+from pools.errors import AdmissionDenied, InvalidOperation, ManagedObjectNotFound
 
 
 def _flatten(detail) -> str:
@@ -78,6 +80,16 @@ def _bad_request(error: str, fields: dict) -> Response:
 def exception_handler(exc, context):
     if isinstance(exc, AdmissionDenied):
         return Response(exc.as_dict(), status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, ManagedObjectNotFound):  # deleted by a concurrent request
+        return Response({"error": str(exc)}, status=status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response(
+            {"error": f"The request body is larger than the {limit} bytes the API accepts."},
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if isinstance(exc, SuspiciousOperation):  # e.g. too many form fields; Django's answer is HTML
+        return _bad_request(f"Malformed request body: {exc}", {})
     if isinstance(exc, InvalidOperation):
         return _bad_request(str(exc), _api_fields(exc.fields))
     if isinstance(exc, DjangoValidationError):

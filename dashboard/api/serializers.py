@@ -1,8 +1,12 @@
 """JSON shapes of the API, named like the vSphere API (memory in MB, CPU in MHz).
 
 Serializers only translate and check types; every rule about reservations and power lives in
-pools.services, which the views call.
+pools.services, which the views call. Types are JSON's own and never coerced: an id or a count
+is a JSON integer (not 1.5, "2", true or 1e999), a flag a JSON boolean, a name a JSON string;
+fields the server sets (id, powerState, runtime...) are refused when sent, by name.
 """
+
+import math
 
 from rest_framework import serializers
 
@@ -24,37 +28,106 @@ from pools.services import allocation_of
 SHARE_LEVELS = ("low", "normal", "high", "custom")
 
 
+# BigAutoField: a larger id cannot even be looked up (SQLite raises OverflowError).
+MAX_ID = 2**63 - 1
+
+
 class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not know, so a typo is a 400 instead of silently ignored."""
+    """Refuses fields it does not know, so a typo is a 400 instead of silently ignored, and fields
+    the server sets, so a client never believes it changed one (PATCH {"powerState": ...})."""
+
+    read_only_hints: dict[str, str] = {}
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+            errors = {name: ["Unknown field."] for name in sorted(set(data) - set(self.fields))}
+            for name in sorted(set(data) & set(self.fields)):
+                if self.fields[name].read_only:
+                    hint = self.read_only_hints.get(name, "the server sets it")
+                    errors[name] = [f"Read-only field: {hint}."]
+            if errors:
+                raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
 
 
+def _is_integer(data) -> bool:
+    return isinstance(data, int) and not isinstance(data, bool)  # bool is an int in Python
+
+
 class StrictInteger(serializers.IntegerField):
-    """An integer that refuses strings, floats and booleans instead of coercing them."""
+    """A JSON integer: refuses strings, floats and booleans instead of coercing them.
+
+    A number too large for an integer (1e999, or more digits than the parser keeps) arrives as
+    an infinite float and is refused as out of range, naming the field like any other.
+    """
 
     def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int):
+        if isinstance(data, float) and math.isinf(data):
+            if data > 0 and self.max_value is not None:
+                self.fail("max_value", max_value=self.max_value)
+            if data < 0 and self.min_value is not None:
+                self.fail("min_value", min_value=self.min_value)
+        if not _is_integer(data):
             self.fail("invalid")
         return super().to_internal_value(data)
 
 
 class StrictFloat(serializers.FloatField):
-    """A JSON number that refuses strings and booleans instead of coercing them."""
+    """A finite JSON number: refuses strings, booleans, 1e999 and -1e999 instead of coercing."""
+
+    default_error_messages = {"not_finite": "A finite number is required."}
 
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int | float):
             self.fail("invalid")
+        if isinstance(data, float) and not math.isfinite(data):
+            self.fail("not_finite")
+        return super().to_internal_value(data)
+
+
+class StrictBoolean(serializers.BooleanField):
+    """A JSON boolean: true or false, not "yes", "true", 1 or "on"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class StrictChar(serializers.CharField):
+    """A JSON string: refuses numbers (1e400 would become the name "inf") and everything else."""
+
+    default_error_messages = {"not_a_string": "Must be a JSON string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class StrictChoice(serializers.ChoiceField):
+    """One of the choices, of the choices' own JSON type: "1" is not the setting 1, nor 1 "1"."""
+
+    def to_internal_value(self, data):
+        kinds = {type(choice) for choice in self.choices}
+        if isinstance(data, bool) or type(data) not in kinds:
+            self.fail("invalid_choice", input=data)
+        return super().to_internal_value(data)
+
+
+class StrictPrimaryKey(serializers.PrimaryKeyRelatedField):
+    """An id: the JSON integer of an object that exists (1.5 is not pool 1, nor 2.9 host 2)."""
+
+    def to_internal_value(self, data):
+        if not _is_integer(data):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        if not 1 <= data <= MAX_ID:
+            self.fail("does_not_exist", pk_value=data)
         return super().to_internal_value(data)
 
 
 class SharesSerializer(StrictSerializer):
-    level = serializers.ChoiceField(choices=SHARE_LEVELS)
+    level = StrictChoice(choices=SHARE_LEVELS)
     shares = StrictInteger(min_value=0, max_value=2**31 - 1, required=False)
 
 
@@ -63,7 +136,7 @@ class AllocationSerializer(StrictSerializer):
 
     reservation = StrictInteger(min_value=0, max_value=2**31 - 1, required=False)
     limit = StrictInteger(min_value=-1, max_value=2**31 - 1, required=False)
-    expandableReservation = serializers.BooleanField(required=False)
+    expandableReservation = StrictBoolean(required=False)
     shares = SharesSerializer(required=False)
 
     @staticmethod
@@ -99,16 +172,20 @@ class AdvancedSettingsSerializer(StrictSerializer):
             "Mem.ShareScanTime": StrictInteger(source="share_scan_time", min_value=SHARE_SCAN_TIME_RANGE[0], max_value=SHARE_SCAN_TIME_RANGE[1], required=False),
             "Mem.ShareScanGHz": StrictInteger(source="share_scan_ghz", min_value=SHARE_SCAN_GHZ_RANGE[0], max_value=SHARE_SCAN_GHZ_RANGE[1], required=False),
             "Mem.ShareRateMax": StrictInteger(source="share_rate_max", min_value=SHARE_RATE_MAX_RANGE[0], max_value=SHARE_RATE_MAX_RANGE[1], required=False),
-            "Mem.ShareForceSalting": serializers.ChoiceField(source="share_force_salting", choices=[0, 1, 2], required=False),
+            "Mem.ShareForceSalting": StrictChoice(
+                source="share_force_salting", choices=[0, 1, 2], required=False
+            ),
         }
 
 
 class HostSerializer(StrictSerializer):
+    read_only_hints = {"rootPool": "every host has its own root pool, made with it"}
+
     id = serializers.IntegerField(read_only=True)
-    name = serializers.CharField(max_length=80)
+    name = StrictChar(max_length=80)
     memoryMB = StrictInteger(source="memory_mb", min_value=1024, max_value=4 * 1024 * 1024)
     cpuMhz = StrictInteger(source="cpu_mhz", min_value=1000, max_value=1_000_000)
-    hardwareMmu = serializers.BooleanField(source="hardware_mmu", required=False)
+    hardwareMmu = StrictBoolean(source="hardware_mmu", required=False)
     advancedSettings = AdvancedSettingsSerializer(required=False)
     rootPool = serializers.SerializerMethodField()
     seed = StrictInteger(min_value=0, max_value=2**31 - 1, required=False)
@@ -128,9 +205,14 @@ class HostSerializer(StrictSerializer):
 
 
 class PoolSerializer(StrictSerializer):
+    read_only_hints = {
+        "host": "a pool is on its parent's host",
+        "runtime": "computed from the reservations in the pool",
+    }
+
     id = serializers.IntegerField(read_only=True)
-    name = serializers.CharField(max_length=80)
-    parent = serializers.PrimaryKeyRelatedField(queryset=ResourcePool.objects.all())
+    name = StrictChar(max_length=80)
+    parent = StrictPrimaryKey(queryset=ResourcePool.objects.all())
     host = serializers.IntegerField(source="host_id", read_only=True)
     cpuAllocation = AllocationSerializer(required=False)
     memoryAllocation = AllocationSerializer(required=False)
@@ -152,17 +234,23 @@ class PoolSerializer(StrictSerializer):
 
 
 class VmSerializer(StrictSerializer):
+    read_only_hints = {"powerState": "use POST vms/{id}/power-on/ or power-off/"}
+
     id = serializers.IntegerField(read_only=True)
-    name = serializers.CharField(max_length=80)
-    host = serializers.PrimaryKeyRelatedField(queryset=Host.objects.all(), source="host_obj")
-    resourcePool = serializers.PrimaryKeyRelatedField(queryset=ResourcePool.objects.all(), required=False)
+    name = StrictChar(max_length=80)
+    host = StrictPrimaryKey(queryset=Host.objects.all(), source="host_obj")
+    resourcePool = StrictPrimaryKey(queryset=ResourcePool.objects.all(), required=False)
     memoryMB = StrictInteger(source="memory_mb", min_value=4, max_value=6 * 1024 * 1024, required=False)
     numCPUs = StrictInteger(source="vcpus", min_value=1, max_value=768, required=False)
-    guestOS = serializers.ChoiceField(source="guest_os", choices=[c for c, _ in GUEST_OS_CHOICES], required=False)
-    workload = serializers.ChoiceField(choices=[c for c, _ in WORKLOAD_CHOICES], required=False)
-    mmuMode = serializers.ChoiceField(source="mmu_mode", choices=[c for c, _ in MMU_MODE_CHOICES], required=False)
-    pshareEnabled = serializers.BooleanField(source="pshare_enabled", required=False)
-    pshareSalt = serializers.CharField(source="pshare_salt", max_length=64, allow_blank=True, required=False)
+    guestOS = StrictChoice(
+        source="guest_os", choices=[c for c, _ in GUEST_OS_CHOICES], required=False
+    )
+    workload = StrictChoice(choices=[c for c, _ in WORKLOAD_CHOICES], required=False)
+    mmuMode = StrictChoice(
+        source="mmu_mode", choices=[c for c, _ in MMU_MODE_CHOICES], required=False
+    )
+    pshareEnabled = StrictBoolean(source="pshare_enabled", required=False)
+    pshareSalt = StrictChar(source="pshare_salt", max_length=64, allow_blank=True, required=False)
     powerState = serializers.CharField(source="power_state", read_only=True)
     cpuAllocation = AllocationSerializer(required=False)
     memoryAllocation = AllocationSerializer(required=False)
@@ -186,9 +274,6 @@ class VmSerializer(StrictSerializer):
         }
 
 
-MAX_ID = 2**63 - 1  # BigAutoField: a larger id cannot even be looked up (SQLite raises OverflowError)
-
-
 class MoveIntoSerializer(StrictSerializer):
     vms = serializers.ListField(child=StrictInteger(min_value=1, max_value=MAX_ID), required=False, default=list, max_length=1000)
     pools = serializers.ListField(child=StrictInteger(min_value=1, max_value=MAX_ID), required=False, default=list, max_length=1000)
@@ -200,7 +285,7 @@ class MoveIntoSerializer(StrictSerializer):
 
 
 class GuestOperationSerializer(StrictSerializer):
-    action = serializers.ChoiceField(choices=["allocate", "free", "write"])
+    action = StrictChoice(choices=["allocate", "free", "write"])
     mb = StrictInteger(min_value=1, required=False)
     fraction = StrictFloat(min_value=0.0, max_value=1.0, required=False)
 

@@ -2,11 +2,16 @@
 
 Schema-driven by hand (schemathesis is not a dependency): each endpoint lists its writable
 fields with plausible values (ids that exist, choices that are valid) mixed with arbitrary JSON
-(negative, huge, floats, strings, booleans, nulls, nested lists and objects), so that some
-requests get past the serializers into pools.services. Each example is rolled back.
+(negative, huge and non-finite numbers, floats, strings, booleans, nulls, lists and objects
+nested up to far past the parser's depth limit), so that some requests get past the serializers
+into pools.services. A second property sends one field of a JSON type that is not its own (a
+float or a string for an id, a string or 1 for a boolean, a number for a name) and wants a 400
+naming that field: nothing is coerced. Each example is rolled back. Conflicting writes that
+really overlap are fuzzed on PostgreSQL in tests/pools/test_api_races.py.
 """
 
 import json
+import math
 
 import pytest
 from django.db import transaction
@@ -17,20 +22,65 @@ from tests.pools.conftest import Lab, expandable, reserve
 
 pytestmark = pytest.mark.django_db
 
+class Raw:
+    """JSON text sent as it is: what json.dumps cannot write (1e999) or should not (deep nests)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"Raw({self.text[:40]!r}{'...' if len(self.text) > 40 else ''})"
+
+
+def to_json(value) -> str:
+    """The request body: json.dumps, but infinities as 1e999 literals and Raw as written."""
+    if isinstance(value, Raw):
+        return value.text
+    if isinstance(value, float) and math.isinf(value):
+        return "1e999" if value > 0 else "-1e999"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)}: {to_json(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(to_json(item) for item in value) + "]"
+    return json.dumps(value)
+
+
+JSON_MAX_DEPTH = 64  # dashboard.api.views.JSON_MAX_DEPTH
+DEPTHS = st.one_of(st.integers(min_value=1, max_value=70), st.sampled_from([500, 1000, 20_000]))
+
+
+def nested(depth: int, kind: str) -> Raw:
+    if kind == "[":
+        return Raw("[" * depth + "]" * depth)
+    if kind == "[unclosed":
+        return Raw("[" * depth)
+    return Raw('{"a": ' * depth + "1" + "}" * depth)
+
+
+DEEP = st.builds(nested, DEPTHS, st.sampled_from(["[", "{", "[unclosed"]))
+HUGE_NUMBERS = st.one_of(
+    st.sampled_from([math.inf, -math.inf, 1e308, -1e308, 2**63, 2**64, -(2**63) - 1]),
+    st.integers(min_value=1, max_value=4000).map(lambda digits: Raw("9" * digits)),
+    st.sampled_from([Raw("1e400"), Raw("-1e400"), Raw("1E999"), Raw("-0.0"), Raw("1e-400")]),
+)
 SCALARS = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-5, max_value=70_000),
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=False, allow_infinity=False),
+    HUGE_NUMBERS,
     st.text(max_size=90),
 )
-ANY_JSON = st.recursive(
-    SCALARS,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=3)
+ANY_JSON = st.one_of(
+    st.recursive(
+        SCALARS,
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=3)
+        ),
+        max_leaves=6,
     ),
-    max_leaves=6,
+    DEEP,
 )
 NUMBERS = st.one_of(
     st.integers(min_value=0, max_value=8192), st.sampled_from([-1, 0, 1, 2**31 - 1, 2**31, 2**63])
@@ -55,16 +105,20 @@ def allocation() -> st.SearchStrategy:
     )
 
 
+def plausible_body(fields: dict[str, st.SearchStrategy], required: tuple[str, ...] = ()):
+    return st.fixed_dictionaries(
+        {name: fields[name] for name in required},
+        optional={name: value for name, value in fields.items() if name not in required},
+    )
+
+
 def body(fields: dict[str, st.SearchStrategy], required: tuple[str, ...] = ()) -> st.SearchStrategy:
     """A JSON body for an endpoint whose writable fields are `fields` (plausible values).
 
     Most bodies are plausible throughout (so they reach pools.services and its refusals), some
     have one field (or an unknown one) replaced by arbitrary JSON, some are arbitrary JSON.
     """
-    plausible = st.fixed_dictionaries(
-        {name: fields[name] for name in required},
-        optional={name: value for name, value in fields.items() if name not in required},
-    )
+    plausible = plausible_body(fields, required)
     spoiled = st.tuples(plausible, st.sampled_from([*fields, "unknownField"]), ANY_JSON).map(
         lambda parts: {**parts[0], parts[1]: parts[2]}
     )
@@ -89,7 +143,8 @@ class Scene:
         self.vms = [lab.get_vm("running").pk, lab.get_vm("stopped").pk]
         self.foreign_vms = [other.get_vm("theirs").pk, 999_999, 2**63, 0]
 
-    def endpoints(self) -> dict[str, tuple[str, st.SearchStrategy, st.SearchStrategy]]:
+    def endpoints(self) -> dict[str, tuple[str, st.SearchStrategy, dict, tuple[str, ...]]]:
+        """Per endpoint: method, URLs, plausible values of its writable fields, required ones."""
         # Mostly this host's objects, sometimes the other host's or one that does not exist.
         pool_ids = st.one_of(st.sampled_from(self.pools), st.sampled_from(self.foreign_pools))
         vm_ids = st.one_of(st.sampled_from(self.vms), st.sampled_from(self.foreign_vms))
@@ -137,28 +192,32 @@ class Scene:
             "fraction": st.floats(min_value=-1, max_value=2),
         }
         return {
-            "POST pools/": ("post", st.just("/api/pools/"), body(pool_fields, ("name", "parent"))),
+            "POST pools/": ("post", st.just("/api/pools/"), pool_fields, ("name", "parent")),
             "PATCH pools/{id}/": (
                 "patch",
                 pool_ids.map("/api/pools/{}/".format),
-                body(pool_fields),
+                pool_fields,
+                (),
             ),
-            "POST vms/": ("post", st.just("/api/vms/"), body(vm_fields, ("name", "host"))),
-            "PATCH vms/{id}/": ("patch", vm_ids.map("/api/vms/{}/".format), body(vm_fields)),
+            "POST vms/": ("post", st.just("/api/vms/"), vm_fields, ("name", "host")),
+            "PATCH vms/{id}/": ("patch", vm_ids.map("/api/vms/{}/".format), vm_fields, ()),
             "POST pools/{id}/move-into/": (
                 "post",
                 pool_ids.map("/api/pools/{}/move-into/".format),
-                body(move_fields),
+                move_fields,
+                (),
             ),
             "POST vms/{id}/guest/": (
                 "post",
                 vm_ids.map("/api/vms/{}/guest/".format),
-                body(guest_fields, ("action",)),
+                guest_fields,
+                ("action",),
             ),
             "PATCH hosts/{id}/": (
                 "patch",
                 host_ids.map("/api/hosts/{}/".format),
-                body(host_fields),
+                host_fields,
+                (),
             ),
         }
 
@@ -194,22 +253,25 @@ def assert_well_formed(response, request: str) -> None:
         assert isinstance(payload, dict), (request, payload)
 
 
+FUZZ_SETTINGS = settings(
+    max_examples=40,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_random_input_never_gets_a_500_and_every_refusal_has_the_error_shape(
     admin_client, endpoint
 ):
     scene = Scene()
-    method, urls, bodies = scene.endpoints()[endpoint]
+    method, urls, fields, required = scene.endpoints()[endpoint]
 
-    @settings(
-        max_examples=40,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-    @given(url=urls, payload=bodies)
+    @FUZZ_SETTINGS
+    @given(url=urls, payload=body(fields, required))
     def request_once(url, payload):
-        sent = json.dumps(payload)
+        sent = to_json(payload)
         with transaction.atomic():
             response = getattr(admin_client, method)(
                 url, data=sent, content_type="application/json"
@@ -217,5 +279,134 @@ def test_random_input_never_gets_a_500_and_every_refusal_has_the_error_shape(
             transaction.set_rollback(True)
         event(f"HTTP {response.status_code}")  # --hypothesis-show-statistics: how deep requests got
         assert_well_formed(response, f"{method.upper()} {url} {sent}")
+
+    request_once()
+
+
+# The JSON type each writable field takes, and values of every other type. A nested allocation's
+# parts are typed too ("memoryAllocation.reservation").
+INTEGER, NUMBER, STRING, BOOLEAN = "integer", "number", "string", "boolean"
+OBJECT, LIST = "object", "list"
+ALLOCATION = {
+    "reservation": INTEGER,
+    "limit": INTEGER,
+    "expandableReservation": BOOLEAN,
+    "shares": OBJECT,
+}
+FIELD_TYPES = {
+    "POST pools/": {
+        "name": STRING,
+        "parent": INTEGER,
+        "cpuAllocation": OBJECT,
+        "memoryAllocation": OBJECT,
+    },
+    "PATCH pools/{id}/": {"name": STRING, "parent": INTEGER, "memoryAllocation": OBJECT},
+    "POST vms/": {
+        "name": STRING,
+        "host": INTEGER,
+        "resourcePool": INTEGER,
+        "memoryMB": INTEGER,
+        "numCPUs": INTEGER,
+        "guestOS": STRING,
+        "workload": STRING,
+        "mmuMode": STRING,
+        "pshareEnabled": BOOLEAN,
+        "pshareSalt": STRING,
+        "cpuAllocation": OBJECT,
+    },
+    "PATCH vms/{id}/": {
+        "name": STRING,
+        "memoryMB": INTEGER,
+        "pshareEnabled": BOOLEAN,
+        "mmuMode": STRING,
+    },
+    "POST pools/{id}/move-into/": {"vms": LIST, "pools": LIST},
+    "POST vms/{id}/guest/": {"action": STRING, "mb": INTEGER, "fraction": NUMBER},
+    "PATCH hosts/{id}/": {
+        "name": STRING,
+        "memoryMB": INTEGER,
+        "cpuMhz": INTEGER,
+        "hardwareMmu": BOOLEAN,
+        "advancedSettings": OBJECT,
+        "seed": INTEGER,
+    },
+}
+_NOT = {
+    INTEGER: [1.5, 2.0, -0.5, "2", "12", True, False, math.inf, -math.inf, Raw("1e400"), [1], {}],
+    STRING: [5, 0, 1.5, True, False, math.inf, Raw("-1e400"), ["x"], {"x": "y"}],
+    BOOLEAN: ["yes", "true", "false", "on", "1", 1, 0, 1.0, ["true"], {}],
+    OBJECT: ["x", 5, 1.5, True, [], [{}], math.inf],
+    LIST: ["all", 5, True, {"0": 1}, math.inf],
+    NUMBER: ["0.5", "half", True, False, math.inf, -math.inf, Raw("1e999"), [0.5], {}],
+}
+
+
+def wrong_value(kind: str) -> st.SearchStrategy:
+    """A value that is not of JSON type `kind`: null, or another type, or nested too deep."""
+    deep_lists = DEEP.filter(lambda raw: raw.text.startswith("[") and raw.text.endswith("]"))
+    return st.one_of(st.none(), st.sampled_from(_NOT[kind]), deep_lists)
+
+
+def coerced_forms(value) -> list:
+    """What a lenient parser would turn back into `value`: 2.5 or "2" for the id 2, "true" or 1
+    for true. These are the values that used to pass (a pool under pool 2, a flag turned on)."""
+    if isinstance(value, bool):
+        return [str(value).lower(), int(value), "yes" if value else "no"]
+    if isinstance(value, int):
+        return [value + 0.5, value + 0.9, float(value), str(value)]
+    return []
+
+
+@st.composite
+def mistyped(draw, endpoint: str, fields: dict, required: tuple[str, ...]):
+    """(body, dotted path of the one mistyped field) from a plausible body of the endpoint."""
+    payload = dict(draw(plausible_body(fields, required)))
+    name = draw(st.sampled_from(sorted(FIELD_TYPES[endpoint])))
+    if name.endswith("Allocation") and draw(st.booleans()):
+        part = draw(st.sampled_from(sorted(ALLOCATION)))
+        payload[name] = {**payload.get(name, {}), part: draw(wrong_value(ALLOCATION[part]))}
+        return payload, f"{name}.{part}"
+    wrong = wrong_value(FIELD_TYPES[endpoint][name])
+    coerced = coerced_forms(payload[name] if name in payload else draw(fields[name]))
+    if coerced:
+        wrong = st.one_of(st.sampled_from(coerced), wrong)  # drawn as often as all the others
+    payload[name] = draw(wrong)
+    return payload, name
+
+
+def named(fields: dict, path: str) -> bool:
+    node = fields
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return bool(node)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_a_field_of_the_wrong_json_type_is_a_400_naming_it(admin_client, endpoint):
+    scene = Scene()
+    method, urls, fields, required = scene.endpoints()[endpoint]
+
+    @settings(FUZZ_SETTINGS, max_examples=30)
+    @given(url=urls, case=mistyped(endpoint, fields, required))
+    def request_once(url, case):
+        payload, path = case
+        sent = to_json(payload)
+        with transaction.atomic():
+            response = getattr(admin_client, method)(
+                url, data=sent, content_type="application/json"
+            )
+            transaction.set_rollback(True)
+        request = f"{method.upper()} {url} {sent[:300]}"
+        assert_well_formed(response, request)
+        if response.status_code == 404:  # the object in the URL does not exist: checked first
+            return
+        assert response.status_code == 400, request
+        body = response.json()
+        if "nest more than" in body["error"] or "pair up" in body["error"]:
+            assert sent.count("[") > JSON_MAX_DEPTH, request  # refused whole: too deep to read
+        else:
+            assert named(body["fields"], path), (request, body)
 
     request_once()

@@ -11,7 +11,7 @@ from django.db import connection
 
 from hostsim.models import PowerState, VirtualMachine
 from pools import services
-from pools.errors import AdmissionDenied
+from pools.errors import AdmissionDenied, InvalidOperation, ManagedObjectNotFound
 from tests.pools.conftest import Lab, fixed, fresh, reserve
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -91,3 +91,24 @@ def test_raising_sibling_reservations_while_vms_power_on_never_overcommits_the_p
     assert len(refusals) == len(calls) - 8
     assert lab.usage("PARENT")["reservationUsed"] == 8192
     assert lab.usage("PARENT")["unreservedForVm"] == 0
+
+
+def test_deleting_a_host_beside_power_ons_never_removes_a_running_vm():
+    for round_ in range(5):
+        lab = Lab(name=f"esxi-{round_}")
+        vms = [lab.vm(f"vm-{i}", memory=reserve(256), memory_mb=1024) for i in range(3)]
+
+        outcomes = race(
+            [lambda host=lab.host: services.delete_host(host)]
+            + [lambda vm=vm: services.power_on(vm) for vm in vms]
+        )
+
+        deleted, *powered = outcomes
+        if deleted is None:  # the delete went first: nothing is left to power on
+            assert all(isinstance(o, ManagedObjectNotFound) for o in powered), powered
+            assert not VirtualMachine.objects.filter(host_id=lab.host.pk).exists()
+        else:  # a power-on went first: the host keeps its VMs
+            assert isinstance(deleted, InvalidOperation) and "Power off" in str(deleted), deleted
+            assert not any(isinstance(o, BaseException) for o in powered), powered
+            on = VirtualMachine.objects.filter(host_id=lab.host.pk, power_state="poweredOn")
+            assert on.count() == len(vms)

@@ -10,7 +10,7 @@ import pytest
 from hostsim.models import PowerState
 from pools import services
 from pools.admission import Allocation
-from pools.errors import AdmissionDenied, InvalidOperation
+from pools.errors import AdmissionDenied, InvalidOperation, ManagedObjectNotFound
 from pools.models import ResourcePool
 from pools.shares import share_percentages
 from tests.pools.conftest import (
@@ -493,6 +493,56 @@ def test_a_running_vm_cannot_be_deleted(lab):
         services.delete_vm(vm)
     services.delete_vm(services.power_off(vm))
     assert not lab.host.vms.exists()
+
+
+def test_a_vm_powered_on_since_the_caller_read_it_is_still_not_deleted(lab):
+    stale = lab.vm("v")  # the caller's copy says powered off
+    services.power_on(lab.get_vm("v"))
+    with pytest.raises(InvalidOperation, match="Power off"):
+        services.delete_vm(stale)
+    assert fresh(stale).power_state == PowerState.POWERED_ON
+
+
+def test_every_operation_on_an_object_deleted_meanwhile_is_refused_as_not_found(lab):
+    """The caller's copy outlived its row (a concurrent delete): never DoesNotExist or KeyError."""
+    pool, other = lab.pool("P"), lab.pool("Q")
+    vm, running = lab.vm("v", "Q"), lab.vm("r", on=True)
+    services.delete_pool(pool)
+    services.delete_vm(lab.get_vm("v"))
+    before = database_state()
+
+    attempts = {
+        "delete pool": lambda: services.delete_pool(pool),
+        "update pool": lambda: services.update_pool(pool, name="X"),
+        "create under pool": lambda: services.create_pool(pool, "C"),
+        "move into pool": lambda: services.move_into(pool, [running], []),
+        "move a deleted vm": lambda: services.move_into(other, [vm], []),
+        "move a deleted pool": lambda: services.move_into(other, [], [pool]),
+        "create vm in pool": lambda: services.create_vm(lab.host, pool=pool, name="n"),
+        "power on": lambda: services.power_on(vm),
+        "power off": lambda: services.power_off(vm),
+        "reconfigure": lambda: services.reconfigure_vm(vm, workload="batch"),
+        "delete vm": lambda: services.delete_vm(vm),
+        "guest": lambda: services.request_guest_operation(vm, "allocate", 1),
+    }
+    for name, attempt in attempts.items():
+        with pytest.raises(ManagedObjectNotFound, match="no longer exists"):
+            attempt()
+        assert database_state() == before, name
+
+
+def test_operations_on_a_deleted_host_are_refused_as_not_found(lab):
+    host, vm = lab.host, lab.vm("v")
+    services.delete_host(host)
+    for attempt in (
+        lambda: services.update_host(host, memory_mb=8192),
+        lambda: services.delete_host(host),
+        lambda: services.create_vm(host, name="n"),
+        lambda: services.power_on(vm),
+    ):
+        with pytest.raises(ManagedObjectNotFound, match="no longer exists"):
+            attempt()
+    assert services.runtime(host.pk) == {}  # a listing that read its pools just before
 
 
 @pytest.mark.parametrize(("limit", "admitted"), [(2048, True), (2047, False)])

@@ -4,8 +4,13 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from config.env import one_sentence_on_bad_configuration
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-django_asgi_app = get_asgi_application()
+# Settings are read here, while uvicorn imports this module: a bad value ends the server with one
+# sentence instead of uvicorn's traceback of the import.
+with one_sentence_on_bad_configuration():
+    django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -2,10 +2,16 @@
 
 Each reader raises ImproperlyConfigured with one clear sentence when a value is malformed, so a
 typo in a deployment fails at start-up instead of misbehaving later (after healthchecks'
-settings.py helpers).
+settings.py helpers). `one_sentence_on_bad_configuration` is how every process of the lab
+(manage.py, uvicorn through config.asgi, Celery worker and beat through config.celery) reports
+such a value: `vmemlab: <sentence>` on stderr and exit status 1, never a traceback.
 """
 
 import os
+import sys
+import zoneinfo
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlparse
 
 from django.core.exceptions import ImproperlyConfigured
@@ -39,8 +45,14 @@ def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}.") from None
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}, not {value}.")
+        raise ImproperlyConfigured(f"{name} must be {_range(minimum, maximum)}, not {value}.")
     return value
+
+
+def _range(minimum: int | None, maximum: int | None) -> str:
+    if minimum is not None and maximum is not None:
+        return f"between {minimum} and {maximum}"
+    return f"at least {minimum}" if minimum is not None else f"at most {maximum}"
 
 
 def env_float(name: str, default: float, *, minimum: float = 0.0, maximum: float = float("inf")) -> float:
@@ -71,3 +83,24 @@ def env_url(name: str, default: str, *, schemes: set[str]) -> str:
         allowed = ", ".join(sorted(f"{s}://" for s in schemes))
         raise ImproperlyConfigured(f"{name} must be a URL starting with {allowed}, not {raw!r}.")
     return raw
+
+
+def env_time_zone(name: str, default: str) -> str:
+    """An IANA time zone name ("UTC", "Europe/Paris"), checked against the zone database."""
+    raw = os.environ.get(name, "").strip() or default
+    try:
+        zoneinfo.ZoneInfo(raw)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ImproperlyConfigured(
+            f"{name} must be an IANA time zone name such as UTC or Europe/Paris, not {raw!r}."
+        ) from None
+    return raw
+
+
+@contextmanager
+def one_sentence_on_bad_configuration() -> Iterator[None]:
+    """Turn ImproperlyConfigured raised inside into `vmemlab: <sentence>` and exit status 1."""
+    try:
+        yield
+    except ImproperlyConfigured as exc:
+        sys.exit(f"vmemlab: {exc}")

@@ -5,13 +5,14 @@ provides, a secret key generated once into var/. Production (VMEMLAB_ENV=product
 SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL and REDIS_URL, and passes `manage.py check --deploy`.
 """
 
+import re
 import secrets
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_float, env_int, env_list, env_str, env_url
+from config.env import env_bool, env_float, env_int, env_list, env_str, env_time_zone, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VMEMLAB_VAR_DIR", str(BASE_DIR / "var")))
@@ -44,6 +45,12 @@ def _local_secret_key() -> str:
 SECRET_KEY = env_str("SECRET_KEY") or _local_secret_key()
 DEBUG = env_bool("DEBUG", default=False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+if PRODUCTION and not ALLOWED_HOSTS:
+    # "," or " , " passes the presence check above but names no host: every request would be 400.
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS must name at least one host (comma-separated), "
+        f"not {env_str('ALLOWED_HOSTS')!r}."
+    )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
@@ -64,6 +71,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -72,6 +80,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "dashboard.dbpool.DatabaseAdmissionMiddleware",  # last: see its docstring
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -116,15 +125,54 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # A file, not :memory:, so a Celery worker process started by the tests sees the test data.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-vmemlab.sqlite3")}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A bounded pool per process (psycopg_pool, built into Django 5.1+) instead of a connection
+    # per request: uvicorn runs every request in flight on a thread of its own, so without a cap
+    # 100 pollers opened 100 connections ("sorry, too many clients already"), each costing a
+    # PostgreSQL backend start. HTTP requests may use all but 2 of a web process's connections
+    # (dashboard.dbpool: the rest serve the websocket connects) and wait up to
+    # DATABASE_POOL_TIMEOUT for one, then get 503, not 500. More would not serve more: the
+    # requests are CPU-bound on one GIL, and every extra one slows the event loop delivering the
+    # live feeds (the live benchmark: with 6 at once, lag p95 1.3 s; with 2, 0.35 s; same req/s).
+    # Budget against PostgreSQL's max_connections (default 100, 3 kept for superusers): 4 web
+    # processes and 2 workers at the default 4 hold at most 24; beat opens none (it only queues
+    # tasks), which leaves plenty for manage.py commands, psql and the test suite.
+    if DATABASES["default"]["CONN_MAX_AGE"]:
+        raise ImproperlyConfigured(
+            "DATABASE_CONN_MAX_AGE must be 0 with PostgreSQL: connections come from a pool "
+            "(DATABASE_POOL_MAX_SIZE)."
+        )
+    _pool_max = env_int("DATABASE_POOL_MAX_SIZE", 4, minimum=1, maximum=90)
+    # setdefault: keep what DATABASE_URL's query string put there (sslmode=..., ...).
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(2, _pool_max),  # kept open, so a request after a quiet spell waits for none
+        "max_size": _pool_max,
+        "timeout": env_float("DATABASE_POOL_TIMEOUT", 10.0, minimum=0.1, maximum=300.0),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_url("REDIS_URL", "redis://127.0.0.1:6379/0", schemes={"redis", "rediss", "unix"})
 
+# A consumer waits for its next message in a blocking Redis read of channels-redis's
+# `brpop_timeout` (5 s). The client's socket timeout must be longer, or an idle socket's read times
+# out and the websocket dies (redis-py 8 made 5 s its default); a dead Redis is still noticed.
+CHANNEL_REDIS_SOCKET_TIMEOUT = 10  # seconds
+CHANNEL_REDIS_MAX_CONNECTIONS = 2000  # per web process; Redis's own maxclients is 10,000
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "socket_timeout": CHANNEL_REDIS_SOCKET_TIMEOUT,
+                    "socket_connect_timeout": 5,
+                    # redis-py 8's asyncio pool refuses (MaxConnectionsError) past 100 commands in
+                    # flight instead of waiting, and every socket that opens or closes is one
+                    # (group_add / group_discard): 200 tabs closing at once crashed half of them.
+                    "max_connections": CHANNEL_REDIS_MAX_CONNECTIONS,
+                }
+            ],
             # channels-redis drops messages for a member whose queue holds more than `capacity`
             # (default 100); a slow browser tab should not lose its samples, so allow more.
             "capacity": env_int("CHANNEL_CAPACITY", 1000, minimum=10),
@@ -150,9 +198,16 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard:inventory"
 LOGOUT_REDIRECT_URL = "login"
+# Password logins (form, admin, HTTP Basic) are throttled in the cache (config/login_throttle.py):
+# 5 failures for one user name, or 20 from one address (a classroom behind one NAT mistypes more),
+# within 15 minutes lock it for 15 minutes. A person who mistypes is not stopped; a guesser gets
+# 480 tries a day per user name instead of as many as the server answers.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=1000)
+LOGIN_CLIENT_FAILURE_LIMIT = env_int("LOGIN_CLIENT_FAILURE_LIMIT", 20, minimum=1, maximum=10000)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60, minimum=1, maximum=24 * 3600)
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = env_str("TIME_ZONE", "UTC")
+TIME_ZONE = env_time_zone("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
@@ -185,12 +240,17 @@ SAMPLE_INTERVAL = 20  # seconds of simulated time per real-time sample (vSphere 
 SIM_SPEED = env_float("SIM_SPEED", 10.0, minimum=0.1, maximum=1000.0)
 SIM_CHECKPOINT_TICKS = env_int("SIM_CHECKPOINT_TICKS", 15, minimum=1)
 SIM_SCAN_EVERY_TICKS = env_int("SIM_SCAN_EVERY_TICKS", 3, minimum=1)
-SIM_ADVANCE_MAX_SECONDS = env_int("SIM_ADVANCE_MAX_SECONDS", 7 * 24 * 3600, minimum=20)
+# A fast-forward stores every 20 s sample (a day is 4,320 ticks per host, about a minute and a half
+# of engine time on a demo host), so its length is bounded: 31 days covers vSphere's "Past month"
+# chart, the longest period the lab keeps at a rollup finer than a day, and still ends in hours.
+SIM_ADVANCE_MAX_SECONDS = env_int(
+    "SIM_ADVANCE_MAX_SECONDS", 7 * 24 * 3600, minimum=20, maximum=31 * 24 * 3600
+)
 
 REST_FRAMEWORK = {
     # Basic first, so an anonymous request gets 401 with a WWW-Authenticate challenge, not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.BasicAuthentication",
+        "config.login_throttle.ThrottledBasicAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["dashboard.api.permissions.ModelPermissionsWithView"],
@@ -212,7 +272,10 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
-# Security: cookies and headers; production turns on the HTTPS-only parts.
+# Security: cookies and headers; production turns on the HTTPS-only parts. Behind a TLS proxy:
+# HTTPS=true, and the proxy sets SECURE_PROXY_SSL_HEADER (X-Forwarded-Proto: https), overwriting
+# any value a client sent (README, Configuration). HTTPS=false serves plain HTTP (docker compose on
+# localhost); `check --deploy` then rightly warns W004, W008, W012 and W016.
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the dashboard's fetch() reads it to send X-CSRFToken
 X_FRAME_OPTIONS = "DENY"
@@ -226,7 +289,14 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if _https else 0, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = _https
     SECURE_HSTS_PRELOAD = _https
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    _proxy_header = env_str("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto").strip()
+    if _proxy_header:
+        if not re.fullmatch(r"[A-Za-z0-9-]+", _proxy_header):
+            raise ImproperlyConfigured(
+                "SECURE_PROXY_SSL_HEADER must be a header name such as X-Forwarded-Proto "
+                f"(or empty when no proxy terminates TLS), not {_proxy_header!r}."
+            )
+        SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https")
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()

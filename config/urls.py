@@ -2,11 +2,14 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from config.login_throttle import ThrottledAdminAuthenticationForm, ThrottledLoginView
 from dashboard.health import healthz
+
+admin.site.login_form = ThrottledAdminAuthenticationForm  # the admin's logins are throttled too
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
     path("api/", include("dashboard.api.urls")),

@@ -1,19 +1,28 @@
-"""/healthz: is every part of the lab alive? Used by the compose health checks and `./lab up`."""
+"""/healthz: is every part of the lab alive? Used by the compose health checks and `./lab up`.
+
+Workers and beat are judged by the heartbeats they write to Redis themselves (a thread of each
+worker, beat's scheduler loop), never by asking them: a solo-pool worker answers a control ping
+only between tasks, so a ping fails while it ticks or fast-forwards, although it is well.
+"""
 
 import time
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
-from config.celery import app as celery_app
+from config.celery import BEAT_HEARTBEAT_INTERVAL, BEAT_HEARTBEAT_KEY
 from hostsim.redis_client import get_redis
-from hostsim.tasks import BEAT_KEY
+from hostsim.routing import HEARTBEAT_INTERVAL, worker_heartbeats
 
-BEAT_STALE_AFTER = 5  # beat is unhealthy after missing this many tick dispatches
-WORKER_PING_TIMEOUT = 1.0  # seconds to wait for a worker's pong
+# A heartbeat is fresh for three of its intervals: one late beat (a long numpy step holding the
+# GIL, a slow Redis round trip) is not an outage, three missed beats are. For workers that is
+# 15 s, half of hostsim.routing.WORKER_HEARTBEAT_TTL, so /healthz reports a dead worker before
+# the dispatcher gives its hosts to another one.
+FRESH_HEARTBEAT_INTERVALS = 3
+WORKER_FRESH_SECONDS = FRESH_HEARTBEAT_INTERVALS * HEARTBEAT_INTERVAL
+BEAT_FRESH_SECONDS = FRESH_HEARTBEAT_INTERVALS * BEAT_HEARTBEAT_INTERVAL
 
 
 def _database() -> dict:
@@ -33,25 +42,45 @@ def _redis() -> dict:
         return {"ok": False, "error": type(exc).__name__}
 
 
-def _worker() -> dict:
+def _age(epoch_seconds: float, now: float) -> float:
+    return round(max(0.0, now - epoch_seconds), 1)
+
+
+def _workers() -> dict:
+    """Healthy while at least one worker's heartbeat is fresh (it can be given hosts)."""
     try:
-        replies = celery_app.control.ping(timeout=WORKER_PING_TIMEOUT) or []
+        beats = worker_heartbeats()
     except Exception as exc:
         return {"ok": False, "error": type(exc).__name__}
-    names = sorted(name for reply in replies for name in reply)
-    return {"ok": bool(names), "workers": names}
+    now = time.time()
+    workers = [
+        {
+            "name": name,
+            "heartbeatAgeSeconds": _age(last, now),
+            "fresh": now - last < WORKER_FRESH_SECONDS,
+        }
+        for name, last in sorted(beats.items())
+    ]
+    return {
+        "ok": any(worker["fresh"] for worker in workers),
+        "freshWithinSeconds": WORKER_FRESH_SECONDS,
+        "workers": workers,
+    }
 
 
 def _beat() -> dict:
     try:
-        last = get_redis().get(BEAT_KEY)
+        last = get_redis().get(BEAT_HEARTBEAT_KEY)
     except Exception as exc:
         return {"ok": False, "error": type(exc).__name__}
     if last is None:
-        return {"ok": False, "lastRunAgeSeconds": None}
-    age = time.time() - float(last)
-    limit = BEAT_STALE_AFTER * settings.SAMPLE_INTERVAL / settings.SIM_SPEED
-    return {"ok": age <= limit, "lastRunAgeSeconds": round(age, 1)}
+        return {"ok": False, "heartbeatAgeSeconds": None, "freshWithinSeconds": BEAT_FRESH_SECONDS}
+    now = time.time()
+    return {
+        "ok": now - float(last) < BEAT_FRESH_SECONDS,
+        "heartbeatAgeSeconds": _age(float(last), now),
+        "freshWithinSeconds": BEAT_FRESH_SECONDS,
+    }
 
 
 @login_not_required
@@ -59,9 +88,11 @@ def _beat() -> dict:
 def healthz(request):
     checks = {"database": _database(), "redis": _redis()}
     if checks["redis"]["ok"]:
-        checks["worker"] = _worker()
+        checks["worker"] = _workers()
         checks["beat"] = _beat()
     else:
         checks["worker"] = checks["beat"] = {"ok": False, "error": "redis unreachable"}
     healthy = all(check["ok"] for check in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "unhealthy", **checks}, status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": "ok" if healthy else "unhealthy", **checks}, status=200 if healthy else 503
+    )

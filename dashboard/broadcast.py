@@ -65,9 +65,10 @@ def broadcast_samples(sender, host_id, rows, **kwargs) -> None:
 
 
 @receiver(host_advanced, dispatch_uid="dashboard.broadcast.advanced")
-def broadcast_advanced(sender, host_id, start, end, **kwargs) -> None:
-    """After a fast-forward every chart of the host, its pools and its VMs reloads its range."""
-    message = {"type": "perf.advanced", "from": _moment(start), "to": _moment(end)}
+def broadcast_advanced(sender, host_id, start, end, final=True, **kwargs) -> None:
+    """While and after a fast-forward every chart of the host, its pools and its VMs reloads its
+    range; `final` says the fast-forward ended."""
+    message = {"type": "perf.advanced", "from": _moment(start), "to": _moment(end), "final": final}
     targets = [("host", host_id)]
     targets += [("pool", pk) for pk in ResourcePool.objects.filter(host_id=host_id).values_list("pk", flat=True)]
     targets += [("vm", pk) for pk in VirtualMachine.objects.filter(host_id=host_id).values_list("pk", flat=True)]

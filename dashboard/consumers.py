@@ -4,8 +4,9 @@ tree's `/ws/inventory/`.
 Performance protocol (JSON text frames):
 - server -> client `{"type": "sample", "ts": ISO, "interval": 20, "values": {counter: value},
   "sent": epoch seconds}` for every real-time sample stored for the entity, and
-  `{"type": "advanced", "from": ISO, "to": ISO}` after a fast-forward of its host (reload the
-  range from the stats endpoint);
+  `{"type": "advanced", "from": ISO, "to": ISO, "final": bool}` every few seconds while its host is
+  fast-forwarded (`final` false) and when that ended (`final` true): reload the range from the
+  stats endpoint;
 - client -> server only `{"type": "ping"}`, answered `{"type": "pong"}`; anything else is
   answered `{"type": "error", "error": "..."}` and the socket stays open.
 
@@ -88,7 +89,9 @@ class PerfConsumer(ReadOnlyFeedConsumer):
         )
 
     async def perf_advanced(self, event):
-        await self.send_json({"type": "advanced", "from": event["from"], "to": event["to"]})
+        await self.send_json(
+            {"type": "advanced", "from": event["from"], "to": event["to"], "final": event["final"]}
+        )
 
 
 class InventoryConsumer(ReadOnlyFeedConsumer):

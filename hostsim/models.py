@@ -267,3 +267,57 @@ class Checkpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint of {self.host} at {self.clock:%Y-%m-%d %H:%M:%S}"
+
+
+class AdvanceJob(models.Model):
+    """A fast-forward of one host: run in chunks on the worker that holds the host's engine.
+
+    Progress (`ticks_done`, `reached`) is written in the same transaction as the samples of each
+    chunk, so a job resumed after a worker crash neither repeats nor skips a tick. At most one job
+    per host is queued or running at a time (a constraint, so two requests cannot both start one).
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE = (State.QUEUED, State.RUNNING)
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="advance_jobs")
+    state = models.CharField(max_length=9, choices=State.choices, default=State.QUEUED)
+    ticks_total = models.PositiveIntegerField()
+    ticks_done = models.PositiveIntegerField(default=0)
+    simulated_from = models.DateTimeField(null=True, blank=True)
+    reached = models.DateTimeField(null=True, blank=True, help_text="Simulated time reached so far.")
+    cancel_requested = models.BooleanField(default=False)
+    error = models.CharField(max_length=500, blank=True)
+    requested_by = models.CharField(max_length=150, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    updated = models.DateTimeField(auto_now=True)
+    wall_seconds = models.FloatField(default=0.0, help_text="Time spent running chunks.")
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["host"],
+                condition=models.Q(state__in=["queued", "running"]),
+                name="one_active_advance_job_per_host",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"fast-forward of {self.host} ({self.state}, {self.ticks_done}/{self.ticks_total} ticks)"
+
+    @property
+    def active(self) -> bool:
+        return self.state in self.ACTIVE
+
+    @property
+    def progress(self) -> float:
+        return self.ticks_done / self.ticks_total if self.ticks_total else 1.0

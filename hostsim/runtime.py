@@ -5,25 +5,31 @@ A tick (1) takes the host's lock, so ticks, scans and fast-forwards of one host 
 process has none or another process moved the host on; (3) applies configuration changes by
 version number and pending guest operations; (4) advances the engine one real-time interval;
 (5) stores one sample per entity (idempotent: a timestamp is never written twice) and (6) after
-commit announces the rows for broadcasting. Every few ticks the engine is checkpointed.
+commit announces the rows for broadcasting. Every few ticks the engine is checkpointed, and at once
+after a restore, so a second crash never rolls back further than the first.
+
+A fast-forward is an `AdvanceJob` run in chunks of about a second on the worker that holds the
+host (`run_advance_chunk`), each chunk one transaction that stores its samples with the job's
+progress, the engine checkpointed every few seconds of work; between chunks the worker ticks its
+other hosts.
 """
 
 import dataclasses
 import logging
 import time
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import redis
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
 
 from hostsim.engine import HostSim, VMConfig
 from hostsim.models import (
     REALTIME_INTERVAL,
+    AdvanceJob,
     Checkpoint,
     EntityKind,
     GuestOperation,
@@ -31,19 +37,32 @@ from hostsim.models import (
     Sample,
     VirtualMachine,
 )
-from hostsim.redis_client import get_redis
 from hostsim.rollups import rollup_host
+from hostsim.routing import LOCK_TTL, HostBusy, host_lock
 from hostsim.signals import host_advanced, samples_committed, samples_written
 
 log = logging.getLogger(__name__)
 
-LOCK_TTL = 60  # seconds; a crashed holder frees the host after this, a live one keeps extending
 APPLIED = "applied"  # GuestOperation.result of an operation the engine carried out
-ADVANCE_BATCH_TICKS = 90  # ticks stored per transaction when fast-forwarding (30 simulated min)
+ADVANCE_CHUNK_TICKS = 90  # most ticks in one fast-forward chunk and transaction (30 simulated min)
+ADVANCE_CHUNK_WALL_SECONDS = 1.0  # a chunk yields after at most this long, so other hosts tick
+ADVANCE_LOCK_WAIT = 5.0  # seconds a chunk waits for a tick of its host to finish
+# A running fast-forward checkpoints its engine after the chunk that ends this much work since the
+# last checkpoint (and when it ends): a killed worker loses at most about this much of the job's
+# engine state, while a day of a demo host (a snapshot costs about a second) spends a few percent
+# of its time on checkpoints instead of doubling.
+ADVANCE_CHECKPOINT_SECONDS = 10.0
+ADVANCE_ANNOUNCE_EVERY = 5.0  # wall seconds between "reload your charts" while a job runs
+
+__all__ = ["HostBusy", "host_lock"]  # re-exported: callers take the host lock through the runtime
 
 
-class HostBusy(Exception):
-    """Another process is ticking, scanning or fast-forwarding this host right now."""
+class AdvanceConflict(Exception):
+    """The host already has a fast-forward queued or running."""
+
+    def __init__(self, job: AdvanceJob):
+        super().__init__(f"Host {job.host_id} is already being fast-forwarded (job {job.pk}).")
+        self.job = job
 
 
 @dataclass(frozen=True)
@@ -64,25 +83,14 @@ class HostActor:
     host_version: int = 0
     ticks_since_checkpoint: int = 0
     unscanned_seconds: float = 0.0
-    checkpointed: bool = False  # a new engine is checkpointed after its first tick
+    # A new or restored engine is checkpointed after its first tick: a new one so a crash does not
+    # reboot its guests, a restored one so a second crash does not roll back to the same old state.
+    needs_checkpoint: bool = True
+    checkpointed_at: float = field(default_factory=time.monotonic)  # wall clock, for fast-forwards
 
 
 # The engines this process holds, by host id.
 _actors: dict[int, HostActor] = {}
-
-
-@contextmanager
-def host_lock(host_id: int, *, wait: float = 0.0) -> Iterator[redis.lock.Lock]:
-    lock = get_redis().lock(f"vmemlab:host:{host_id}:lock", timeout=LOCK_TTL)
-    if not lock.acquire(blocking=wait > 0, blocking_timeout=wait or None):
-        raise HostBusy(f"Host {host_id} is busy; try again in a moment.")
-    try:
-        yield lock
-    finally:
-        try:
-            lock.release()
-        except redis.exceptions.LockError:
-            log.warning("lock of host %s expired while held", host_id)
 
 
 def _align(moment: datetime) -> datetime:
@@ -100,7 +108,7 @@ def _last_stored(host_id: int) -> datetime | None:
     )
 
 
-def _vm_config(vm: VirtualMachine) -> VMConfig:
+def engine_config(vm: VirtualMachine) -> VMConfig:
     return VMConfig(
         name=vm.name,
         memory_mb=vm.memory_mb,
@@ -138,7 +146,11 @@ def _restore_actor(host: Host) -> HostActor:
     try:
         sim = HostSim.restore(zlib.decompress(bytes(checkpoint.engine_state)))
     except Exception as exc:  # e.g. written by an older engine: start afresh, the clock continues
-        log.warning("checkpoint of host %s not restorable (%r); starting a new engine", host.pk, exc)
+        log.error(
+            "checkpoint of host %s (clock %s) cannot be read (%r); starting a new engine, whose "
+            "guests boot again",
+            host.pk, checkpoint.clock.isoformat(), exc,
+        )
         return _new_actor(host)
     actor = HostActor(
         host_id=host.pk,
@@ -147,7 +159,6 @@ def _restore_actor(host: Host) -> HostActor:
         vm_map={int(k): v["engine_id"] for k, v in checkpoint.vm_map.items()},
         vm_versions={int(k): v["version"] for k, v in checkpoint.vm_map.items()},
         host_version=checkpoint.host_version,
-        checkpointed=True,
     )
     # Guest operations applied after the snapshot was taken are replayed, so none is lost.
     replay = GuestOperation.objects.filter(
@@ -205,9 +216,9 @@ def _sync_vm(actor: HostActor, vm: VirtualMachine) -> None:
     sim = actor.sim
     engine_id = actor.vm_map.get(vm.pk)
     if engine_id is None:
-        engine_id = actor.vm_map[vm.pk] = sim.add_vm(_vm_config(vm))
+        engine_id = actor.vm_map[vm.pk] = sim.add_vm(engine_config(vm))
     elif actor.vm_versions.get(vm.pk) != vm.config_version:
-        wanted = dataclasses.asdict(_vm_config(vm))
+        wanted = dataclasses.asdict(engine_config(vm))
         current = dataclasses.asdict(sim.vm_config(engine_id))
         changes = {k: v for k, v in wanted.items() if current[k] != v}
         if changes:
@@ -310,7 +321,12 @@ def checkpoint(actor: HostActor) -> None:
         },
     )
     actor.ticks_since_checkpoint = 0
-    actor.checkpointed = True
+    actor.needs_checkpoint = False
+    actor.checkpointed_at = time.monotonic()
+
+
+def _advancing(host_id: int) -> bool:
+    return AdvanceJob.objects.filter(host_id=host_id, state__in=AdvanceJob.ACTIVE).exists()
 
 
 def tick(host_id: int) -> str:
@@ -321,6 +337,8 @@ def tick(host_id: int) -> str:
             if host is None:
                 forget(host_id)
                 return "gone"
+            if _advancing(host_id):
+                return "advancing"  # the fast-forward's chunks move this host on
             actor = current_actor(host)
             try:
                 with transaction.atomic():
@@ -331,7 +349,10 @@ def tick(host_id: int) -> str:
             except Exception:
                 forget(host_id)  # the engine moved on but nothing was stored: start again
                 raise
-            if actor.ticks_since_checkpoint >= settings.SIM_CHECKPOINT_TICKS or not actor.checkpointed:
+            if (
+                actor.needs_checkpoint
+                or actor.ticks_since_checkpoint >= settings.SIM_CHECKPOINT_TICKS
+            ):
                 checkpoint(actor)
             return "ticked"
     except HostBusy:
@@ -352,40 +373,160 @@ def share_scan(host_id: int) -> str:
         return "skipped"
 
 
-def advance(host_id: int, seconds: int) -> dict:
-    """Fast-forward: run `seconds` of simulated time now, storing every sample on the way.
+# --- fast-forward jobs ---------------------------------------------------------------------------
 
-    Runs in whichever process calls it (web request, management command or worker); the owning
-    worker notices the stored samples moved on and restores from the checkpoint written here.
-    """
+
+def start_advance(host_id: int, seconds: int, requested_by: str = "") -> AdvanceJob:
+    """Queue a fast-forward of `seconds` simulated seconds; AdvanceConflict if one is active."""
     ticks = max(1, int(seconds) // REALTIME_INTERVAL)
-    started = time.monotonic()
-    with host_lock(host_id, wait=10.0) as lock:
-        host = Host.objects.get(pk=host_id)
-        actor = current_actor(host)
-        start = actor.clock
-        done = 0
-        try:
-            while done < ticks:
-                batch = min(ADVANCE_BATCH_TICKS, ticks - done)
-                with transaction.atomic():
-                    for _ in range(batch):
-                        _advance_one(actor, host, scan=True)
-                        lock.extend(LOCK_TTL, replace_ttl=True)
-                done += batch
-        except BaseException:
-            forget(host_id)  # the engine ran past what was stored; the next tick restores
-            raise
-        checkpoint(actor)
-        lock.extend(LOCK_TTL, replace_ttl=True)
-        rollup_host(host_id)
-    host_advanced.send(sender=Host, host_id=host_id, start=start, end=actor.clock)
-    return {
-        "host": host_id,
-        "ticks": done,
-        "simulatedSeconds": done * REALTIME_INTERVAL,
-        "from": start.isoformat(),
-        "to": actor.clock.isoformat(),
-        "wallSeconds": round(time.monotonic() - started, 3),
-    }
+    try:
+        with transaction.atomic():
+            return AdvanceJob.objects.create(
+                host_id=host_id, ticks_total=ticks, requested_by=requested_by[:150]
+            )
+    except IntegrityError:  # the one-active-job-per-host constraint
+        active = AdvanceJob.objects.filter(host_id=host_id, state__in=AdvanceJob.ACTIVE).first()
+        if active is None:  # it finished in between: try once more
+            return start_advance(host_id, seconds, requested_by)
+        raise AdvanceConflict(active) from None
 
+
+def _finish(job_id: int, state: str, **fields) -> None:
+    AdvanceJob.objects.filter(pk=job_id, state__in=AdvanceJob.ACTIVE).update(
+        state=state, finished=timezone.now(), updated=timezone.now(), **fields
+    )
+
+
+def cancel_advance(job: AdvanceJob) -> AdvanceJob:
+    """Cancel a queued or running fast-forward; what it already simulated stays stored.
+
+    Under the host's lock no chunk runs, so the job is ended at once; if a chunk holds the lock,
+    the job is marked and the chunk ends it when it finishes.
+    """
+    if job.active:
+        AdvanceJob.objects.filter(pk=job.pk).update(cancel_requested=True)
+        try:
+            with host_lock(job.host_id, wait=2.0):
+                _finish(job.pk, AdvanceJob.State.CANCELLED)
+        except HostBusy:
+            pass
+    return AdvanceJob.objects.get(pk=job.pk)
+
+
+def run_advance_chunk(job_id: int) -> str:
+    """Run the next chunk of a fast-forward: "more" if it goes on, else how it ended.
+
+    The chunk's samples and the job's progress are stored in one transaction, and the engine is
+    checkpointed after every ADVANCE_CHECKPOINT_SECONDS of work, so a worker killed mid-job loses
+    at most that much engine state, no stored sample, and the job resumes where its stored
+    progress says.
+    """
+    job = AdvanceJob.objects.filter(pk=job_id).first()
+    if job is None or not job.active:
+        return "finished"
+    try:
+        with host_lock(job.host_id, wait=ADVANCE_LOCK_WAIT) as lock:
+            return _run_chunk_locked(job_id, lock)
+    except HostBusy:
+        return "more"  # a tick of the host outlasted the wait: the next chunk tries again
+
+
+def _run_chunk_locked(job_id: int, lock) -> str:
+    job = AdvanceJob.objects.select_related("host").filter(pk=job_id).first()
+    if job is None or not job.active:
+        return "finished"
+    if job.cancel_requested:
+        _finish(job.pk, AdvanceJob.State.CANCELLED)
+        return AdvanceJob.State.CANCELLED
+    host = job.host
+    actor = current_actor(host)
+    if job.state == AdvanceJob.State.QUEUED:
+        AdvanceJob.objects.filter(pk=job.pk).update(
+            state=AdvanceJob.State.RUNNING,
+            started=timezone.now(),
+            simulated_from=actor.clock,
+            updated=timezone.now(),
+        )
+    budget = min(ADVANCE_CHUNK_TICKS, job.ticks_total - job.ticks_done)
+    # Half a tick interval at most: a tick queued behind the chunk still runs before it expires.
+    wall = min(ADVANCE_CHUNK_WALL_SECONDS, settings.SAMPLE_INTERVAL / settings.SIM_SPEED / 2)
+    started = time.monotonic()
+    done = 0
+    try:
+        with transaction.atomic():
+            while done < budget and (
+                done == 0 or time.monotonic() - started < wall
+            ):
+                _advance_one(actor, host, scan=True)
+                done += 1
+            AdvanceJob.objects.filter(pk=job.pk).update(
+                ticks_done=F("ticks_done") + done,
+                reached=actor.clock,
+                wall_seconds=F("wall_seconds") + (time.monotonic() - started),
+                updated=timezone.now(),  # QuerySet.update() leaves auto_now fields alone
+            )
+    except Exception as exc:
+        forget(host.pk)  # the engine ran past what was stored; the next tick restores
+        log.exception("fast-forward job %s of host %s failed", job.pk, host.pk)
+        _finish(job.pk, AdvanceJob.State.FAILED, error=f"{type(exc).__name__}: {exc}"[:500])
+        return AdvanceJob.State.FAILED
+    lock.extend(LOCK_TTL, replace_ttl=True)
+    job.refresh_from_db()
+    finished = job.ticks_done >= job.ticks_total
+    if (
+        finished
+        or job.cancel_requested
+        or actor.needs_checkpoint
+        or time.monotonic() - actor.checkpointed_at >= ADVANCE_CHECKPOINT_SECONDS
+    ):
+        checkpoint(actor)
+    if finished or job.cancel_requested:
+        rollup_host(host.pk)
+        state = AdvanceJob.State.DONE if finished else AdvanceJob.State.CANCELLED
+        _finish(job.pk, state)
+    if finished or job.cancel_requested or _announce_due(job):
+        start = job.simulated_from or actor.clock
+        ended = finished or job.cancel_requested
+        host_advanced.send(sender=Host, host_id=host.pk, start=start, end=actor.clock, final=ended)
+    if finished:
+        return AdvanceJob.State.DONE
+    return AdvanceJob.State.CANCELLED if job.cancel_requested else "more"
+
+
+_last_announced: dict[int, float] = {}  # job id -> monotonic time of its last host_advanced
+
+
+def _announce_due(job: AdvanceJob) -> bool:
+    now = time.monotonic()
+    if now - _last_announced.get(job.pk, 0.0) < ADVANCE_ANNOUNCE_EVERY:
+        return False
+    _last_announced[job.pk] = now
+    return True
+
+
+def advance(host_id: int, seconds: int) -> dict:
+    """Fast-forward in this process, start to end: for `manage.py simulate` and tests.
+
+    The job runs through the same chunks a worker runs; if a worker holds the host, it notices
+    the stored samples moved on and restores from the checkpoint written here.
+    """
+    job = start_advance(host_id, seconds)
+    while run_advance_chunk(job.pk) == "more":
+        pass
+    forget(host_id)  # this process does not own the host: keep no engine here
+    job.refresh_from_db()
+    return job_summary(job)
+
+
+def job_summary(job: AdvanceJob) -> dict:
+    return {
+        "host": job.host_id,
+        "job": job.pk,
+        "state": job.state,
+        "ticks": job.ticks_done,
+        "simulatedSeconds": job.ticks_done * REALTIME_INTERVAL,
+        "from": job.simulated_from.isoformat() if job.simulated_from else None,
+        "to": job.reached.isoformat() if job.reached else None,
+        "wallSeconds": round(job.wall_seconds, 3),
+        "error": job.error,
+    }

@@ -4,17 +4,13 @@ Ticks and scans are routed to the queue of the worker that holds the host (hosts
 expire after one interval: a tick that could not run in time is dropped, never queued up.
 """
 
-import time
 
 from celery import shared_task
 from django.conf import settings
 
-from hostsim import routing, runtime
+from hostsim import fastforward, routing, runtime
 from hostsim.models import Host
-from hostsim.redis_client import get_redis
 from hostsim.rollups import rollup_host
-
-BEAT_KEY = "vmemlab:beat:last"  # when beat last fired the tick dispatcher (read by /healthz)
 
 
 def _send_to_owners(task, interval: float) -> dict[int, str]:
@@ -27,8 +23,9 @@ def _send_to_owners(task, interval: float) -> dict[int, str]:
 
 @shared_task(ignore_result=True)
 def dispatch_ticks() -> dict[int, str]:
-    get_redis().set(BEAT_KEY, time.time())
-    return _send_to_owners(tick_host, settings.SAMPLE_INTERVAL / settings.SIM_SPEED)
+    assignment = _send_to_owners(tick_host, settings.SAMPLE_INTERVAL / settings.SIM_SPEED)
+    fastforward.resume_stalled_jobs()
+    return assignment
 
 
 @shared_task(ignore_result=True)
@@ -56,9 +53,11 @@ def rollup_samples() -> dict[int, dict[int, int]]:
     return {host_id: rollup_host(host_id) for host_id in Host.objects.values_list("pk", flat=True)}
 
 
-@shared_task(ignore_result=False)
-def advance_host(host_id: int, seconds: int) -> dict:
-    try:
-        return runtime.advance(host_id, seconds)
-    except runtime.HostBusy as exc:
-        return {"host": host_id, "error": str(exc)}
+@shared_task(bind=True, ignore_result=True)
+def advance_chunk(self, job_id: int) -> str:
+    """One chunk of a fast-forward; the next chunk goes to the back of the owner's queue, so the
+    ticks of the worker's other hosts run in between."""
+    outcome = runtime.run_advance_chunk(job_id)
+    if outcome == "more":
+        fastforward.send_chunk(job_id)
+    return outcome

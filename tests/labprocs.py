@@ -84,14 +84,17 @@ class Child:
         return self.log.read_text(errors="replace")
 
 
-def wait_until(predicate, timeout: float, message: str, interval: float = 0.1):
+def wait_until(predicate, timeout: float, message, interval: float = 0.1):
+    """The predicate's first truthy value; AssertionError(message) after `timeout` seconds.
+
+    `message` may be a callable, for a message that reports what was seen at the end."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(message)
+    raise AssertionError(message() if callable(message) else message)
 
 
 class CeleryWorkers:

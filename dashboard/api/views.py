@@ -4,30 +4,84 @@ Errors are mapped to HTTP once, in dashboard.api.errors.
 """
 
 import json
+import re
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ParseError, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, ParseError, PermissionDenied, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
+from dashboard.api import jobs
 from dashboard.api import serializers as s
 from dashboard.api.stats import StatsActionMixin
-from hostsim import runtime
-from hostsim.fastforward import fast_forward
-from hostsim.models import Host, VirtualMachine
+from hostsim import fastforward, runtime
+from hostsim.models import AdvanceJob, Host, VirtualMachine
 from pools import services
 from pools.models import ResourcePool
 
+# Arrays and objects nested deeper than this are refused before parsing: Python's json recurses
+# once per level and raises RecursionError near 1000, and so would anything walking the result.
+# The deepest body the API reads is 3 levels (memoryAllocation.shares.level inside the body).
+JSON_MAX_DEPTH = 64
+# Integer literals longer than this become infinite floats, which every field refuses as out of
+# range (naming the field). The largest id is 19 digits; Python refuses to parse more than 4300.
+JSON_MAX_INTEGER_DIGITS = 40
 
-class UnicodeJSONParser(JSONParser):
-    """JSON whose strings are Unicode text. JSON can escape a lone surrogate ("\\ud800") that no
-    UTF-8 column or response can hold: refused here as malformed, before it reaches a 500."""
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*+"?', re.DOTALL)  # possessive: linear, even unclosed
+_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def _refuse_deep_nesting(text: str) -> None:
+    """ParseError unless arrays and objects nest at most JSON_MAX_DEPTH deep (and pair up).
+
+    Strings are blanked, everything but brackets dropped, then innermost pairs peeled off level
+    by level, each level in one sweep of str.replace: a 2.5 MB body costs well under a second.
+    """
+    if text.count("[") + text.count("{") <= JSON_MAX_DEPTH:
+        return
+    brackets = _NOT_A_BRACKET.sub("", _JSON_STRING.sub("", text))
+    for _ in range(JSON_MAX_DEPTH):
+        peeled = brackets.replace("[]", "").replace("{}", "")
+        if not peeled:
+            return
+        if peeled == brackets:
+            raise ParseError("JSON parse error - brackets do not pair up.")
+        brackets = peeled
+    raise ParseError(
+        f"JSON parse error - arrays and objects nest more than {JSON_MAX_DEPTH} levels deep."
+    )
+
+
+def _parse_int(literal: str) -> int | float:
+    if len(literal.lstrip("-")) > JSON_MAX_INTEGER_DIGITS:
+        return float("-inf") if literal.startswith("-") else float("inf")
+    return int(literal)
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+class StrictJSONParser(JSONParser):
+    """JSON as the API reads it, refused as malformed (400) rather than failing later (500):
+    nesting deeper than JSON_MAX_DEPTH; NaN and Infinity (not JSON); text that is not Unicode,
+    such as an escaped lone surrogate ("\\ud800") that no UTF-8 column or response can hold."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        data = super().parse(stream, media_type, parser_context)
+        encoding = (parser_context or {}).get("encoding") or settings.DEFAULT_CHARSET
+        try:
+            text = stream.read().decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None
+        _refuse_deep_nesting(text)
+        try:
+            data = json.loads(text, parse_int=_parse_int, parse_constant=_refuse_constant)
+        except ValueError as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None
         try:
             json.dumps(data, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
@@ -35,7 +89,20 @@ class UnicodeJSONParser(JSONParser):
         return data
 
 
-PARSERS = [UnicodeJSONParser, FormParser, MultiPartParser]
+class BoundedMultiPartParser(MultiPartParser):
+    """Multipart bodies obey DATA_UPLOAD_MAX_MEMORY_SIZE too (Django applies it to JSON and form
+    bodies, but streams multipart file parts to disk whatever their size): a larger one is a 413."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        request = (parser_context or {})["request"]
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if limit is not None and length.isdigit() and int(length) > limit:
+            raise RequestDataTooBig("Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE.")
+        return super().parse(stream, media_type, parser_context)
+
+
+PARSERS = [StrictJSONParser, FormParser, BoundedMultiPartParser]
 
 
 def _valid(serializer_class, request, **kwargs):
@@ -72,20 +139,41 @@ class HostViewSet(StatsActionMixin, mixins.CreateModelMixin, mixins.UpdateModelM
     def perform_update(self, serializer):
         serializer.instance = services.update_host(serializer.instance, **serializer.model_changes())
 
-    @extend_schema(request=s.AdvanceSerializer, responses={200: dict})
-    @action(detail=True, methods=["post"])
+    @extend_schema(request=s.AdvanceSerializer, responses={200: dict, 202: dict, 409: dict})
+    @action(detail=True, methods=["get", "post"])
     def advance(self, request, pk=None):
-        """Fast-forward the host's simulation, storing every sample on the way."""
+        """Fast-forward the host: POST queues a job (one per host at a time) that runs on the
+        worker holding the engine, storing every sample; GET lists the host's recent jobs."""
         host = self.get_object()
+        if request.method == "GET":
+            return jobs.recent_jobs(host.pk, request)
         seconds = _valid(s.AdvanceSerializer, request).validated_data["seconds"]
         if seconds > settings.SIM_ADVANCE_MAX_SECONDS:
             raise ValidationError({"seconds": [f"At most {settings.SIM_ADVANCE_MAX_SECONDS} simulated seconds at once."]})
         try:
-            result = fast_forward(host.pk, seconds)
-        except runtime.HostBusy as exc:
-            return Response({"error": str(exc)}, status=status.HTTP_409_CONFLICT)
-        running = result["status"] == "running"
-        return Response(result, status=status.HTTP_202_ACCEPTED if running else status.HTTP_200_OK)
+            job = fastforward.request_advance(host.pk, seconds, request.user.get_username())
+        except runtime.AdvanceConflict as exc:
+            return jobs.conflict_response(exc.job, request)
+        return jobs.job_response(fastforward.wait_briefly(job), request, created=True)
+
+    @extend_schema(operation_id="hosts_advance_job_retrieve", request=None, responses={200: dict, 202: dict})
+    @action(detail=True, methods=["get"], url_path=r"advance/(?P<job_id>[0-9]{1,18})", url_name="advance-job")
+    def advance_job(self, request, pk=None, job_id=None):
+        """One fast-forward job: state, progress and the simulated time reached."""
+        return jobs.job_response(self._job(job_id), request)
+
+    @extend_schema(operation_id="hosts_advance_job_cancel", request=None, responses={200: dict, 202: dict})
+    @action(detail=True, methods=["post"], url_path=r"advance/(?P<job_id>[0-9]{1,18})/cancel", url_name="advance-cancel")
+    def advance_cancel(self, request, pk=None, job_id=None):
+        """Cancel a queued or running fast-forward; what it simulated so far stays stored."""
+        return jobs.job_response(runtime.cancel_advance(self._job(job_id)), request)
+
+    def _job(self, job_id: str) -> AdvanceJob:
+        host = self.get_object()
+        job = AdvanceJob.objects.filter(host=host, pk=int(job_id)).first()
+        if job is None:
+            raise NotFound(f"Host {host.pk} has no fast-forward job {job_id}.")
+        return job
 
 
 class PoolViewSet(StatsActionMixin, viewsets.ModelViewSet):
@@ -127,8 +215,7 @@ class PoolViewSet(StatsActionMixin, viewsets.ModelViewSet):
             raise PermissionDenied("Moving VMs needs the permission to change virtual machines.")
         vms = _objects(VirtualMachine, data["vms"], "vms")
         pools = _objects(ResourcePool, data["pools"], "pools")
-        services.move_into(target, vms, pools)
-        return Response(self.get_serializer(ResourcePool.objects.get(pk=target.pk)).data)
+        return Response(self.get_serializer(services.move_into(target, vms, pools)).data)
 
 
 class VmViewSet(StatsActionMixin, viewsets.ModelViewSet):

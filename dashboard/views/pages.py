@@ -40,7 +40,9 @@ PERFORMANCE_VIEWS = {
     "vm": ("overview", "advanced"),
 }
 TREE_KEY = re.compile(r"(host|pool|vm)-[1-9][0-9]{0,18}")  # TreeNode.key
-FAST_FORWARD_CHOICES = [(300, "5 minutes"), (3600, "1 hour"), (6 * 3600, "6 hours"), (86400, "1 day")]
+FAST_FORWARD_CHOICES = [
+    (300, "5 minutes"), (3600, "1 hour"), (6 * 3600, "6 hours"), (86400, "1 day"), (7 * 86400, "1 week"),
+]
 
 
 def _visible(request, kind: str, pk: int):
@@ -127,6 +129,8 @@ def _lab_context(kind: str, obj) -> dict:
             "salting": obj.share_force_salting,
             "salting_choices": Host._meta.get_field("share_force_salting").choices,
             "fast_forward_choices": FAST_FORWARD_CHOICES,
+            # The newest job, so a reload keeps showing a running fast-forward's progress.
+            "advance_job": obj.advance_jobs.first(),
         }
     return {}
 

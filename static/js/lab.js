@@ -125,17 +125,65 @@
     },
     advance: function (form, submitter) {
       const seconds = Number(form.elements.seconds.value);
-      return call(form, submitter, "POST", config.apiUrl + "advance/", { seconds: seconds }, "Fast-forward", function (data) {
-        if (data.status === "running") {
-          show(form, "Fast-forward is still running.", "The worker goes on with it; the charts reload when it is done.", false);
-          return;
-        }
-        const detail = data.from && data.to ? "Simulated " + new Date(data.from).toLocaleString() + " → " + new Date(data.to).toLocaleString() + "." : "";
-        show(form, "Fast-forward done.", detail, false);
-        document.dispatchEvent(new CustomEvent("vmemlab:reload"));
+      return call(form, submitter, "POST", config.apiUrl + "advance/", { seconds: seconds }, "Fast-forward", function (job) {
+        followJob(form, job.url);
       });
     },
   };
+
+  /* A fast-forward job (GET hosts/{id}/advance/{job}/): its progress bar follows it until it
+   * ends, the charts reload every few seconds while it runs and once at the end. The form carries
+   * the newest job's URL, so a reload goes on following it. */
+  const JOB_POLL_MS = 1000;
+  const STATE_LABELS = { queued: "Queued", running: "Running", done: "Done", failed: "Failed", cancelled: "Cancelled" };
+
+  function showJob(form, job) {
+    const box = form.querySelector("[data-progress]");
+    box.hidden = false;
+    box.querySelector("progress").value = job.progress;
+    const simulated = Math.round(job.simulatedSeconds / 60);
+    const requested = Math.round(job.requestedSeconds / 60);
+    box.querySelector("[data-status]").textContent = (STATE_LABELS[job.state] || job.state) + ": " +
+      lab.formatNumber(simulated) + " of " + lab.formatNumber(requested) + " simulated minutes" +
+      (job.reached ? " (reached " + new Date(job.reached).toLocaleString() + ")" : "") +
+      (job.cancelRequested && (job.state === "queued" || job.state === "running") ? " · cancelling" : "");
+    const cancel = form.querySelector("[data-cancel]");
+    cancel.hidden = !(job.state === "queued" || job.state === "running");
+    cancel.dataset.url = job.url + "cancel/";
+  }
+
+  async function followJob(form, url) {
+    form.dataset.jobUrl = url;
+    let reloaded = 0;
+    for (;;) {
+      const result = await lab.api("GET", url);
+      if (form.dataset.jobUrl !== url) return; // another job took its place
+      if (!result.ok) {
+        showFailure(form, result, "Following the fast-forward");
+        return;
+      }
+      const job = result.data;
+      showJob(form, job);
+      if (job.state !== "queued" && job.state !== "running") {
+        if (job.state === "done") show(form, "Fast-forward done.", job.from && job.reached ? "Simulated " + new Date(job.from).toLocaleString() + " → " + new Date(job.reached).toLocaleString() + "." : "", false);
+        else if (job.state === "failed") show(form, "Fast-forward failed: " + job.error, "", true);
+        else show(form, "Fast-forward cancelled.", "What it simulated so far is stored.", false);
+        if (job.simulatedSeconds > reloaded) document.dispatchEvent(new CustomEvent("vmemlab:reload"));
+        return;
+      }
+      show(form, job.state === "queued" ? "Fast-forward queued…" : "Fast-forward running…", "", false);
+      await new Promise(function (resolve) { setTimeout(resolve, JOB_POLL_MS); });
+    }
+  }
+
+  document.querySelectorAll("form.lab-form[data-lab=advance]").forEach(function (form) {
+    const cancel = form.querySelector("[data-cancel]");
+    cancel.addEventListener("click", function () {
+      if (!cancel.dataset.url) return;
+      call(form, cancel, "POST", cancel.dataset.url, {}, "Cancel", function (job) { showJob(form, job); });
+    });
+    if (form.dataset.jobUrl) followJob(form, form.dataset.jobUrl);
+  });
 
   document.querySelectorAll("form.lab-form").forEach(function (form) {
     const handler = handlers[form.dataset.lab];

@@ -8,6 +8,7 @@ pools.services. The worker simply simulates whichever hosts exist at each tick.
 """
 
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -106,9 +107,28 @@ def browser_lab(django_db_setup, redis_url, tmp_path_factory):
 
 
 @pytest.fixture
-def scenario(transactional_db, browser_lab):
+def _hosts_held_through_the_flush():
+    """Host locks taken at the end of a test and released only after the database was emptied.
+
+    The lab's worker goes on ticking the test's hosts; a tick's transaction touching several
+    tables while pytest-django's flush truncates them can deadlock on PostgreSQL. A tick takes its
+    host's lock before it touches the database, so with every lock held no tick runs meanwhile.
+    Requested before transactional_db, so it is torn down after the flush.
+    """
+    held = ExitStack()
+    yield held
+    held.close()
+
+
+@pytest.fixture
+def scenario(_hosts_held_through_the_flush, transactional_db, browser_lab):
     host, vm, markup, tight, too_big, times = run_in_a_thread(_build_scenario)
-    return Scenario(browser_lab.url, host.pk, vm.pk, markup.pk, tight.pk, too_big.pk, times)
+    yield Scenario(browser_lab.url, host.pk, vm.pk, markup.pk, tight.pk, too_big.pk, times)
+    from hostsim.models import Host
+    from hostsim.routing import host_lock
+
+    for host_id in run_in_a_thread(lambda: list(Host.objects.values_list("pk", flat=True))):
+        _hosts_held_through_the_flush.enter_context(host_lock(host_id, wait=30.0))
 
 
 @pytest.fixture

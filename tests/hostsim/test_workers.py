@@ -9,6 +9,7 @@ from hostsim import routing, runtime, tasks
 from hostsim.models import REALTIME_INTERVAL, Checkpoint, EntityKind, GuestOperation, Sample
 from pools import services
 from tests.labprocs import wait_until
+from tests.stored_samples import realtime_times as _timestamps
 
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
 
@@ -22,14 +23,6 @@ def _host_with_vms(on: int = 2, off: int = 1):
             vm = services.power_on(vm)
         vms.append(vm)
     return host, vms
-
-
-def _timestamps(kind: str, entity_id: int) -> list:
-    return list(
-        Sample.objects.filter(entity_kind=kind, entity_id=entity_id, interval=REALTIME_INTERVAL)
-        .order_by("ts")
-        .values_list("ts", flat=True)
-    )
 
 
 def test_samples_appear_for_every_powered_on_vm_at_the_real_time_cadence(celery_workers):
@@ -112,7 +105,7 @@ def test_a_second_worker_takes_hosts_of_its_own(celery_workers):
 
 
 def test_fast_forward_runs_on_the_worker_that_holds_the_engine_so_the_guest_does_not_reboot(celery_workers):
-    from hostsim.fastforward import fast_forward
+    from hostsim.fastforward import request_advance, wait_briefly
 
     host, vms = _host_with_vms(on=1, off=0)
     vm = vms[0]
@@ -125,10 +118,28 @@ def test_fast_forward_runs_on_the_worker_that_holds_the_engine_so_the_guest_does
     wait_until(lambda: Sample.objects.filter(entity_kind=EntityKind.VM, entity_id=vm.pk,
                                              ts__gte=GuestOperation.objects.get().applied_at).exists(), 30, "no sample")
     granted_before = Sample.objects.filter(entity_kind=EntityKind.VM, entity_id=vm.pk).order_by("-ts").first().values["mem.granted"]
-    result = fast_forward(host.pk, 600)
-    assert result["status"] == "done" and result["ticks"] == 30
+    job = wait_briefly(request_advance(host.pk, 600), seconds=60)
+    assert job.state == "done" and job.ticks_done == 30
     granted = [row.values["mem.granted"] for row in Sample.objects.filter(
         entity_kind=EntityKind.VM, entity_id=vm.pk, interval=REALTIME_INTERVAL).order_by("ts")]
     assert granted_before >= 200 * 1024
     assert min(granted[granted.index(granted_before):]) >= granted_before  # never rebooted to nothing
     assert routing.host_owner(host.pk) == nodename
+
+
+@pytest.mark.parametrize(("pool", "named"), [("prefork", "prefork"), ("threads", "thread")])
+def test_a_worker_refuses_any_pool_but_solo_in_one_sentence(pool, named, redis_url):
+    import subprocess
+    import sys
+
+    from tests.labprocs import ROOT, child_env
+
+    result = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", f"--pool={pool}", "-n", "refused@x"],
+        cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "vmemlab: the worker must run --pool=solo (it holds live host engines in its own memory), "
+        f"not {named}."
+    ]

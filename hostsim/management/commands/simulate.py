@@ -26,6 +26,6 @@ class Command(BaseCommand):
             raise CommandError(f"No host {host!r}.")
         try:
             result = runtime.advance(target.pk, seconds)
-        except runtime.HostBusy as exc:
-            raise CommandError(str(exc)) from None
+        except runtime.AdvanceConflict as exc:
+            raise CommandError(f"{exc} Cancel it or wait for it to finish.") from None
         self.stdout.write(json.dumps(result))

@@ -7,10 +7,13 @@ Without a range the answer is the timespan of the interval (an hour of real-time
 of 5-minute rollups, ... a year of daily ones) ending at the entity's latest sample.
 """
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from django.db.models import DateTimeField, ExpressionWrapper, Subquery, Value
+from django.db.models.fields.json import KeyTextTransform
 from django.utils.dateparse import parse_datetime
 
 from dashboard.counters import UnknownCounter, overview_keys, parse_stat_key
@@ -140,49 +143,72 @@ def latest_sample_time(kind: str, entity_id: int, interval: int) -> datetime | N
     )
 
 
-def resolve_range(query: StatsQuery) -> tuple[datetime | None, datetime | None]:
-    """The (exclusive start, inclusive end) the query reads; (None, None) without samples."""
-    start, end = query.start, query.end
-    if end is None:
-        end = latest_sample_time(query.kind, query.entity_id, query.interval)
-        if end is None:
-            return start, None
-    if start is None:
-        start = end - timedelta(seconds=INTERVAL_RETENTION[query.interval])
-    return start, end
+def _numbers(column: list) -> list:
+    """A series as numbers, from what the database handed back for one counter.
+
+    PostgreSQL's `->>` gives a JSON number's own text ("1103460", "0.25") and SQLite's
+    JSON_EXTRACT the number itself; both join into one JSON array, read by a single C-level
+    `json.loads` instead of decoding every row's whole `values` object in Python.
+    """
+    text = ",".join("null" if value is None else str(value) for value in column)
+    try:
+        return json.loads(f"[{text}]")
+    except ValueError:  # a value that is not a number (never written by the engine): keep it
+        return [_one_value(value) for value in column]
+
+
+def _one_value(value):
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
 
 
 def run_query(query: StatsQuery) -> dict:
     """`{"interval", "start", "end", "timestamps": [ISO, oldest first], "series": {key: [...]}}`.
 
-    A counter missing from a stored row gives null at that time.
+    A counter missing from a stored row gives null at that time. One query in the usual cases:
+    without an end, the newest sample bounds the range inside the same statement.
     """
-    start, end = resolve_range(query)
-    series: dict[str, list] = {key: [] for key in query.keys}
-    timestamps: list[str] = []
-    if end is not None and (start is None or start < end):
-        realtime = query.interval == REALTIME_INTERVAL
-        # Real-time rows store "mem.granted"; rolled-up rows store "mem.granted.average".
-        lookups = [
-            (series[key], key.rpartition(".")[0] if realtime else key) for key in query.keys
-        ]
-        rows = Sample.objects.filter(
-            entity_kind=query.kind,
-            entity_id=query.entity_id,
-            interval=query.interval,
-            ts__lte=end,
+    realtime = query.interval == REALTIME_INTERVAL
+    # Real-time rows store "mem.granted"; rolled-up rows store "mem.granted.average".
+    stored_as = [key.rpartition(".")[0] if realtime else key for key in query.keys]
+    rows = Sample.objects.filter(
+        entity_kind=query.kind, entity_id=query.entity_id, interval=query.interval
+    )
+    start, end = query.start, query.end
+    retention = timedelta(seconds=INTERVAL_RETENTION[query.interval])
+    if end is not None:
+        rows = rows.filter(ts__lte=end, ts__gt=start if start is not None else end - retention)
+    elif start is not None:
+        rows = rows.filter(ts__gt=start)  # up to the newest sample, whatever it is
+    else:
+        newest = Subquery(rows.order_by("-ts").values("ts")[:1])
+        rows = rows.filter(
+            ts__gt=ExpressionWrapper(newest - Value(retention), output_field=DateTimeField())
         )
-        if start is not None:
-            rows = rows.filter(ts__gt=start)
-        for ts, values in rows.order_by("ts").values_list("ts", "values"):
-            timestamps.append(ts.isoformat())
-            for column, stored_as in lookups:
-                column.append(values.get(stored_as))
+    if start is not None and end is not None and start >= end:
+        columns: list[tuple] = []
+    else:
+        fields = [KeyTextTransform(name, "values") for name in stored_as]
+        fetched = list(rows.order_by("ts").values_list("ts", *fields))
+        columns = list(zip(*fetched, strict=True)) if fetched else []
+    times = columns[0] if columns else ()
+    if end is None:
+        end = times[-1] if times else latest_sample_time(query.kind, query.entity_id, query.interval)
+    if start is None and end is not None:
+        start = end - retention
+    series = {
+        key: _numbers(list(columns[index + 1])) if columns else []
+        for index, key in enumerate(query.keys)
+    }
     return {
         "interval": query.interval,
         "start": start.isoformat() if start else None,
         "end": end.isoformat() if end else None,
-        "timestamps": timestamps,
+        "timestamps": [ts.isoformat() for ts in times],
         "series": series,
     }
 

@@ -10,6 +10,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -64,7 +65,12 @@ class StatsActionMixin:
     @extend_schema(parameters=_STATS_PARAMETERS, responses=_StatsResponse)
     @action(detail=True, methods=["get"])
     def stats(self, request, pk=None):
-        entity = self.get_object()
+        # get_object(), but reading only the key: the stats need the entity's existence and the
+        # viewset's checks, not its row and joins (this endpoint is what dashboards poll).
+        queryset = self.filter_queryset(self.get_queryset()).select_related(None).only("pk")
+        lookup = self.lookup_url_kwarg or self.lookup_field
+        entity = get_object_or_404(queryset, **{self.lookup_field: self.kwargs[lookup]})
+        self.check_object_permissions(request, entity)
         try:
             query = parse_query(self.stats_entity_kind, entity.pk, request.query_params)
         except StatsQueryError as exc:

@@ -2,13 +2,16 @@
 gets when it cannot have a connection in time (dashboard.dbpool). PostgreSQL only."""
 
 import threading
+import time
 import urllib.request
 
 import pytest
-from dashboard_factories import VIEW_PERMS, add_samples, make_user
-from django.db import connection
+from dashboard_factories import CHANGE_PERMS, VIEW_PERMS, add_samples, make_user, make_vm
+from django.db import connection, transaction
 from django.test import Client
 
+from dashboard.dbpool import LIVE_FEED_RESERVE
+from pools.models import ResourcePool
 from tests.labprocs import start_web
 
 pytestmark = [pytest.mark.postgres]
@@ -58,6 +61,52 @@ def test_a_request_that_finds_every_connection_busy_gets_503_json_then_200_once_
         assert set(busy.json()) == {"error"} and "busy" in busy.json()["error"]
     answered = client.get(f"/api/vms/{vm.pk}/stats/")
     assert answered.status_code == 200 and len(answered.json()["timestamps"]) == 5
+
+
+def _waiting_on_a_lock() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_http_requests_stuck_in_the_database_leave_the_reserved_connections_free(host):
+    """Requests that hold their connection (here: power-ons waiting for the host's tree lock) take
+    at most the pool less LIVE_FEED_RESERVE; one more waits for a slot, not for a connection, so
+    the websocket consumers' queries (Channels' database thread) still get one at once."""
+    pool = connection.pool
+    slots = pool.max_size - LIVE_FEED_RESERVE
+    assert slots >= 1
+    vms = [make_vm(host, f"held-{index}", on=False, memory_mb=64) for index in range(slots + 1)]
+    client = Client(SERVER_NAME="localhost")
+    client.force_login(make_user("operator", *VIEW_PERMS, *CHANGE_PERMS))
+    statuses: list[int] = []
+
+    def power_on(vm):
+        # One client for all threads: one handler, so one middleware instance, as in a server.
+        try:
+            statuses.append(client.post(f"/api/vms/{vm.pk}/power-on/").status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=power_on, args=(vm,)) for vm in vms]
+    with transaction.atomic():  # the test's own connection: one of the pool's, holding the lock
+        ResourcePool.objects.select_for_update().get(host=host, is_root=True)
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while _waiting_on_a_lock() < slots and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # room for a request past the slots to take a connection, were it allowed
+        assert _waiting_on_a_lock() == slots, "each slot holds one request, the last one waits"
+        spare = pool.getconn(timeout=1)  # what a websocket connect asks for meanwhile
+        pool.putconn(spare)
+    for thread in threads:
+        thread.join(30)
+    assert statuses == [200] * (slots + 1)
 
 
 @pytest.mark.django_db(transaction=True)

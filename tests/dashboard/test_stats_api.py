@@ -161,6 +161,28 @@ def test_an_unknown_vm_is_a_404(viewer):
     assert logged_in(viewer).get("/api/vms/424242/stats/").status_code == 404
 
 
+@pytest.mark.parametrize("collection", ["hosts", "pools", "vms"])
+@pytest.mark.parametrize("raw_id", ["424242", "abc", "1e3", "99999999999999999999999"])
+def test_an_unknown_or_malformed_id_is_a_404_json_for_every_kind(
+    host, vm, viewer, collection, raw_id
+):
+    answer = logged_in(viewer).get(f"/api/{collection}/{raw_id}/stats/")
+    assert answer.status_code == 404 and set(answer.json()) == {"error"}
+
+
+def test_the_polled_default_answer_reads_its_samples_in_one_query(
+    host, vm, viewer, django_assert_num_queries
+):
+    """Dashboards poll this: session, user, permissions (2), the entity's key, then the samples
+    bounded by the newest one in the same statement; no query per row or per counter."""
+    add_samples("vm", vm.pk, host, 200)
+    client = logged_in(viewer)
+    with django_assert_num_queries(6) as captured:
+        body = stats(client, vm).json()
+    assert len(body["timestamps"]) == 180
+    assert sum('"hostsim_sample"' in query["sql"] for query in captured.captured_queries) == 1
+
+
 def test_a_year_of_daily_rollups_is_read_in_a_few_queries(host, vm, viewer, django_assert_max_num_queries):
     add_samples("vm", vm.pk, host, 365, interval=86400, values=lambda s: {"mem.granted.average": s})
     client = logged_in(viewer)

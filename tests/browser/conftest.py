@@ -8,7 +8,6 @@ pools.services. The worker simply simulates whichever hosts exist at each tick.
 """
 
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -106,29 +105,31 @@ def browser_lab(django_db_setup, redis_url, tmp_path_factory):
         workers.stop_all()
 
 
-@pytest.fixture
-def _hosts_held_through_the_flush():
-    """Host locks taken at the end of a test and released only after the database was emptied.
-
-    The lab's worker goes on ticking the test's hosts; a tick's transaction touching several
-    tables while pytest-django's flush truncates them can deadlock on PostgreSQL. A tick takes its
-    host's lock before it touches the database, so with every lock held no tick runs meanwhile.
-    Requested before transactional_db, so it is torn down after the flush.
-    """
-    held = ExitStack()
-    yield held
-    held.close()
-
-
-@pytest.fixture
-def scenario(_hosts_held_through_the_flush, transactional_db, browser_lab):
-    host, vm, markup, tight, too_big, times = run_in_a_thread(_build_scenario)
-    yield Scenario(browser_lab.url, host.pk, vm.pk, markup.pk, tight.pk, too_big.pk, times)
+def _delete_every_host() -> None:
+    """Delete the test's hosts (and with them their VMs, pools, samples and jobs) through the
+    services, each under its host's lock so that no tick of it is running meanwhile."""
     from hostsim.models import Host
     from hostsim.routing import host_lock
+    from pools import services
 
-    for host_id in run_in_a_thread(lambda: list(Host.objects.values_list("pk", flat=True))):
-        _hosts_held_through_the_flush.enter_context(host_lock(host_id, wait=30.0))
+    for host in Host.objects.all():
+        with host_lock(host.pk, wait=30.0):
+            for vm in host.vms.filter(power_state="poweredOn"):
+                services.power_off(vm)
+            services.delete_host(host)
+
+
+@pytest.fixture
+def scenario(transactional_db, browser_lab):
+    """The test's inventory, deleted again at the end before the database is flushed.
+
+    The lab's worker goes on ticking whatever hosts exist. A tick reads several tables at once, and
+    pytest-django's flush truncating them meanwhile can deadlock on PostgreSQL; with the hosts gone
+    first, the worker's only queries are one-table reads, which just wait for the flush.
+    """
+    host, vm, markup, tight, too_big, times = run_in_a_thread(_build_scenario)
+    yield Scenario(browser_lab.url, host.pk, vm.pk, markup.pk, tight.pk, too_big.pk, times)
+    run_in_a_thread(_delete_every_host)
 
 
 @pytest.fixture

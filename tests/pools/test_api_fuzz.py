@@ -343,7 +343,10 @@ _NOT = {
 
 def wrong_value(kind: str) -> st.SearchStrategy:
     """A value that is not of JSON type `kind`: null, or another type, or nested too deep."""
-    deep_lists = DEEP.filter(lambda raw: raw.text.startswith("[") and raw.text.endswith("]"))
+    # "[]" (depth 1) is an empty list, a right value for a list field.
+    deep_lists = DEEP.filter(
+        lambda raw: raw.text.startswith("[") and raw.text.endswith("]") and raw.text != "[]"
+    )
     return st.one_of(st.none(), st.sampled_from(_NOT[kind]), deep_lists)
 
 

@@ -487,6 +487,8 @@ def _run_chunk_locked(job_id: int, lock) -> str:
     if finished or job.cancel_requested or _announce_due(job):
         start = job.simulated_from or actor.clock
         ended = finished or job.cancel_requested
+        if ended:
+            _last_announced.pop(job.pk, None)
         host_advanced.send(sender=Host, host_id=host.pk, start=start, end=actor.clock, final=ended)
     if finished:
         return AdvanceJob.State.DONE

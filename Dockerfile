@@ -7,6 +7,7 @@ COPY config ./config
 COPY hostsim ./hostsim
 COPY pools ./pools
 COPY dashboard ./dashboard
+COPY vsphere ./vsphere
 COPY templates ./templates
 COPY static ./static
 COPY manage.py ./

@@ -36,7 +36,9 @@ def env_bool(name: str, default: bool = False) -> bool:
     raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false, yes/no), not {raw!r}.")
 
 
-def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+def env_int(
+    name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -55,7 +57,9 @@ def _range(minimum: int | None, maximum: int | None) -> str:
     return f"at least {minimum}" if minimum is not None else f"at most {maximum}"
 
 
-def env_float(name: str, default: float, *, minimum: float = 0.0, maximum: float = float("inf")) -> float:
+def env_float(
+    name: str, default: float, *, minimum: float = 0.0, maximum: float = float("inf")
+) -> float:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default

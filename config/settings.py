@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "hostsim",
     "pools",
     "dashboard",
+    "vsphere",
 ]
 
 MIDDLEWARE = [

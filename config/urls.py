@@ -13,6 +13,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
     path("api/", include("dashboard.api.urls")),
+    path("", include("vsphere.urls")),
     path("", include("dashboard.urls")),
 ]
 

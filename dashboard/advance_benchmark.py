@@ -89,7 +89,10 @@ def run_advance_benchmark(seconds: int = DAY_S) -> dict:
         "samples_stored": stored,
     }
     target_s = DAY_TARGET_SECONDS * seconds / DAY_S  # a shorter smoke run: the same pace
-    figures["targets"] = {"end_to_end_seconds": target_s, "end_to_end_over_engine_only": RATIO_TARGET}
+    figures["targets"] = {
+        "end_to_end_seconds": target_s,
+        "end_to_end_over_engine_only": RATIO_TARGET,
+    }
     figures["met"] = {
         "end_to_end_seconds": end_to_end_s <= target_s,
         "end_to_end_over_engine_only": end_to_end_s / engine_s <= RATIO_TARGET,

@@ -101,18 +101,28 @@ class _Session:
         if match is None:
             raise RuntimeError("the login page has no CSRF token")
         body = urllib.parse.urlencode(
-            {"username": username, "password": password, "csrfmiddlewaretoken": match.group(1).decode(), "next": "/"}
+            {
+                "username": username,
+                "password": password,
+                "csrfmiddlewaretoken": match.group(1).decode(),
+                "next": "/",
+            }
         ).encode()
         request = urllib.request.Request(
             self.base_url + "/accounts/login/",
             data=body,
-            headers={"Content-Type": "application/x-www-form-urlencoded", "Referer": self.base_url + "/accounts/login/"},
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Referer": self.base_url + "/accounts/login/",
+            },
         )
         with self.opener.open(request, timeout=30):
             pass
         session = self.cookie("sessionid")
         if not session:
-            raise RuntimeError(f"logging in as {username!r} failed: check the user name and password")
+            raise RuntimeError(
+                f"logging in as {username!r} failed: check the user name and password"
+            )
         return session
 
     def get_json(self, path: str):
@@ -210,8 +220,10 @@ def _run_pollers(
 
     async def run():
         await asyncio.gather(
-            *(_poll(netloc, paths[index:] + paths[:index], session_id, end, record)
-              for index in range(pollers))
+            *(
+                _poll(netloc, paths[index:] + paths[:index], session_id, end, record)
+                for index in range(pollers)
+            )
         )
 
     started = time.time()
@@ -234,9 +246,15 @@ def _start_pollers(base_url, session_id, entities, pollers: int, end: float):
 
 def _poller_figures(record: dict | None, pollers: int) -> dict:
     if record is None:
-        return {"pollers": pollers, "requests": 0, "errors": 0, "statuses": {}, "first_errors": [],
-                "per_second": None, "latency_ms": {"p50": None, "p95": None, "p99": None,
-                                                   "max": None}}
+        return {
+            "pollers": pollers,
+            "requests": 0,
+            "errors": 0,
+            "statuses": {},
+            "first_errors": [],
+            "per_second": None,
+            "latency_ms": {"p50": None, "p95": None, "p99": None, "max": None},
+        }
     latencies = record["latencies"]
     return {
         "pollers": pollers,
@@ -257,8 +275,9 @@ def _poller_figures(record: dict | None, pollers: int) -> dict:
 # --------------------------------------------------------------------------- websockets
 
 
-async def _client(url: str, headers: dict, origin: str, end: float, record: dict,
-                  gate: asyncio.Semaphore):
+async def _client(
+    url: str, headers: dict, origin: str, end: float, record: dict, gate: asyncio.Semaphore
+):
     from websockets.asyncio.client import connect
 
     try:
@@ -293,8 +312,9 @@ async def _client(url: str, headers: dict, origin: str, end: float, record: dict
         await socket.close()
 
 
-async def _run_clients(base_url: str, session_id: str, entities, clients: int,
-                       end: float) -> list[dict]:
+async def _run_clients(
+    base_url: str, session_id: str, entities, clients: int, end: float
+) -> list[dict]:
     parsed = urllib.parse.urlsplit(base_url)
     scheme = "wss" if parsed.scheme == "https" else "ws"
     origin = f"{parsed.scheme}://{parsed.netloc}"
@@ -304,8 +324,15 @@ async def _run_clients(base_url: str, session_id: str, entities, clients: int,
     tasks = []
     for index in range(clients):
         kind, entity_id, host_id = entities[index % len(entities)]
-        record = {"kind": kind, "id": entity_id, "host": host_id, "samples": [], "after": [],
-                  "error": None, "connected": None}
+        record = {
+            "kind": kind,
+            "id": entity_id,
+            "host": host_id,
+            "samples": [],
+            "after": [],
+            "error": None,
+            "connected": None,
+        }
         records.append(record)
         url = f"{scheme}://{parsed.netloc}/ws/perf/{kind}/{entity_id}/"
         tasks.append(asyncio.create_task(_client(url, headers, origin, end, record, gate)))
@@ -320,8 +347,11 @@ def _stored_times(kind: str, entity_id: int, first: datetime, last: datetime) ->
     from hostsim.models import REALTIME_INTERVAL, Sample
 
     rows = Sample.objects.filter(
-        entity_kind=kind, entity_id=entity_id, interval=REALTIME_INTERVAL,
-        ts__gte=first, ts__lte=last,
+        entity_kind=kind,
+        entity_id=entity_id,
+        interval=REALTIME_INTERVAL,
+        ts__gte=first,
+        ts__lte=last,
     ).values_list("ts", flat=True)
     return sorted(rows)
 
@@ -345,7 +375,7 @@ class _CommitTimes:
         if ts in self.sent:
             return self.sent[ts]
         index = bisect.bisect_left(self.times, ts)
-        neighbours = self.times[max(0, index - 1):index + 1]
+        neighbours = self.times[max(0, index - 1) : index + 1]
         nearest = min(neighbours, key=lambda known: abs((known - ts).total_seconds()))
         ticks = (ts - nearest).total_seconds() / REALTIME_INTERVAL
         return self.sent[nearest] + ticks * self.tick_seconds
@@ -470,23 +500,42 @@ def _year_of_stats(client) -> dict:
     from pools import services
 
     # Small and powered off: the lab's worker ticks every host, this one included, until it goes.
-    host = services.create_host(name=f"bench-{uuid.uuid4().hex[:10]}", memory_mb=8192, cpu_mhz=10_000)
+    host = services.create_host(
+        name=f"bench-{uuid.uuid4().hex[:10]}", memory_mb=8192, cpu_mhz=10_000
+    )
     root = services.ensure_root_pool(host)
     try:
         # Bulk rows rather than 100 service calls: powered-off VMs with default allocations need no
         # admission, and this measures reading stats, not creating VMs.
         vms = VirtualMachine.objects.bulk_create(
-            VirtualMachine(host=host, resource_pool=root, name=f"bench-vm-{index:03d}", memory_mb=64)
+            VirtualMachine(
+                host=host, resource_pool=root, name=f"bench-vm-{index:03d}", memory_mb=64
+            )
             for index in range(YEAR_VMS)
         )
         end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         days = [end - timedelta(days=offset) for offset in range(YEAR_DAYS)]
-        names = ("mem.granted", "mem.consumed", "mem.shared", "mem.active", "mem.overhead", "mem.vmmemctl")
+        names = (
+            "mem.granted",
+            "mem.consumed",
+            "mem.shared",
+            "mem.active",
+            "mem.overhead",
+            "mem.vmmemctl",
+        )
         Sample.objects.bulk_create(
             (
                 Sample(
-                    host=host, entity_kind="vm", entity_id=vm.pk, interval=86400, ts=day,
-                    values={f"{name}.{stat}": 1000.0 + index for name in names for stat in ("average", "minimum", "maximum")},
+                    host=host,
+                    entity_kind="vm",
+                    entity_id=vm.pk,
+                    interval=86400,
+                    ts=day,
+                    values={
+                        f"{name}.{stat}": 1000.0 + index
+                        for name in names
+                        for stat in ("average", "minimum", "maximum")
+                    },
                 )
                 for vm in vms
                 for index, day in enumerate(days)
@@ -501,7 +550,9 @@ def _year_of_stats(client) -> dict:
             timings.append(time.perf_counter() - started)
             body = response.json()
             if response.status_code != 200 or len(body["timestamps"]) != YEAR_DAYS:
-                raise RuntimeError(f"GET {path} answered {response.status_code} with the wrong rows")
+                raise RuntimeError(
+                    f"GET {path} answered {response.status_code} with the wrong rows"
+                )
         return {
             "vms": YEAR_VMS,
             "rows_per_request": YEAR_DAYS,
@@ -516,7 +567,11 @@ def _year_of_stats(client) -> dict:
 
 
 def run_live_benchmark(
-    base_url: str, username: str, password: str, clients: int = 200, seconds: int = 30,
+    base_url: str,
+    username: str,
+    password: str,
+    clients: int = 200,
+    seconds: int = 30,
     pollers: int = 0,
 ) -> dict:
     from django.conf import settings
@@ -593,13 +648,16 @@ def run_live_benchmark(
         "targets": TARGETS,
     }
     nothing_dropped = (
-        drops["dropped"] == 0 and not failures and bool(latencies)
+        drops["dropped"] == 0
+        and not failures
+        and bool(latencies)
         and drops["clients_without_samples"] == 0
     )
     result["passed"] = {
         "latency_p95": p95 is not None and p95 * 1000 <= TARGETS["latency_p95_ms"],
         "nothing_dropped": nothing_dropped,
-        "performance_page": page is not None and page["server_median_ms"] <= TARGETS["performance_page_ms"],
+        "performance_page": page is not None
+        and page["server_median_ms"] <= TARGETS["performance_page_ms"],
         "year_of_stats": year["median_ms"] <= TARGETS["year_stats_ms"],
     }
     stats_p95 = requests["latency_ms"]["p95"]

@@ -70,8 +70,14 @@ def broadcast_advanced(sender, host_id, start, end, final=True, **kwargs) -> Non
     range; `final` says the fast-forward ended."""
     message = {"type": "perf.advanced", "from": _moment(start), "to": _moment(end), "final": final}
     targets = [("host", host_id)]
-    targets += [("pool", pk) for pk in ResourcePool.objects.filter(host_id=host_id).values_list("pk", flat=True)]
-    targets += [("vm", pk) for pk in VirtualMachine.objects.filter(host_id=host_id).values_list("pk", flat=True)]
+    targets += [
+        ("pool", pk)
+        for pk in ResourcePool.objects.filter(host_id=host_id).values_list("pk", flat=True)
+    ]
+    targets += [
+        ("vm", pk)
+        for pk in VirtualMachine.objects.filter(host_id=host_id).values_list("pk", flat=True)
+    ]
     try:
         _send_all([(perf_group(kind, pk), message) for kind, pk in targets])
     except Exception:

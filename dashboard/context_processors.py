@@ -36,7 +36,9 @@ def build_tree(user) -> list[TreeNode]:
     can = {kind: user.has_perm(view_permission(kind)) for kind in ("host", "pool", "vm")}
     host_rows = Host.objects.order_by("name").values_list("pk", "name")
     pool_rows = (
-        ResourcePool.objects.order_by("name", "pk").values_list("pk", "name", "host_id", "parent_id", "is_root")
+        ResourcePool.objects.order_by("name", "pk").values_list(
+            "pk", "name", "host_id", "parent_id", "is_root"
+        )
         if can["pool"] or can["vm"]
         else []
     )

@@ -2,9 +2,11 @@
 
 Names, labels, units and stats types follow the vSphere API's memory group (PerformanceManager,
 "Memory Counters"); descriptions follow DESIGN.md section 4 and the vSphere Resource Management
-guide, "Measuring and Differentiating Types of Memory Usage". Counters whose name starts with
-`lab.` are the lab's own and say so. Stored values are in the unit given (KB or %); charts on the
-Overview show memory in MB.
+guide, "Measuring and Differentiating Types of Memory Usage", and for memory under contention
+DESIGN.md 4b. Counters whose name starts with `lab.` are the lab's own and say so. Stored values
+are in the unit given, as vSphere's QueryPerf returns them: KB, KBps, MB, a number, and percent
+counters in hundredths of a percent (`scale` 100); charts on the Overview show memory in MB and
+percent as percent.
 
 A counter is asked for with one of its rollups: `mem.granted.average`, `.minimum`, `.maximum`.
 Real-time rows hold one value per counter, which answers all three rollups (as in vCenter, where
@@ -24,12 +26,13 @@ HOST_AND_VM = ("vm", "host")
 class Counter:
     name: str
     label: str
-    unit: str  # "KB" or "%"
-    stats_type: str  # "absolute" (a level at the sample time) or "rate" (a share of time)
+    unit: str  # "KB", "KBps", "MB", "percent" or "number", as vSphere's PerfCounterInfo.unitInfo
+    stats_type: str  # "absolute" (a level), "delta" (a change since power-on) or "rate"
     entities: tuple[str, ...]
     description: str
     colour: str  # the same on every chart and page
     rollups: tuple[str, ...] = ROLLUPS
+    scale: int = 1  # stored units per shown unit: 100 for percentages kept in hundredths
 
     @property
     def lab_own(self) -> bool:
@@ -40,6 +43,7 @@ class Counter:
             "name": self.name,
             "label": self.label,
             "unit": self.unit,
+            "scale": self.scale,
             "rollups": list(self.rollups),
             "statsType": self.stats_type,
             "entities": list(self.entities),
@@ -99,26 +103,130 @@ _COUNTERS = (
     ),
     Counter(
         "mem.vmmemctl", "Balloon", "KB", "absolute", ALL,
-        "Guest memory reclaimed by the balloon driver (vmmemctl) under host memory pressure. The "
-        "lab does not balloon yet, so this stays 0.",
+        "Guest physical memory the balloon driver (vmmemctl, part of VMware Tools) holds: pinned "
+        "in the guest, so the host can take its frames. It inflates toward its target in the soft "
+        "state and when a VM is over its limit, taking the guest's free pages first and then "
+        "making the guest page out; it deflates when the host is back in high. For a host or "
+        "pool: the sum over VMs.",
         "#d4a200",
     ),
     Counter(
         "mem.swapped", "Swapped", "KB", "absolute", ALL,
-        "Guest memory the VMkernel swapped out to the VM's swap file under host memory pressure.",
+        "Guest memory the VMkernel swapped out to the VM's swap file (hard and low states, or a "
+        "VM over its limit without a balloon driver). Zero and shared pages are shared before "
+        "they would be swapped. For a host or pool: the sum over VMs.",
         "#6b6b6b",
     ),
     Counter(
-        "mem.usage", "Usage", "%", "absolute", HOST_AND_VM,
+        "mem.usage", "Usage", "percent", "absolute", HOST_AND_VM,
         "Memory usage as a percentage of what is available: for a VM, active memory over "
-        "configured memory; for a host, consumed memory over total capacity.",
-        "#d6336c",
+        "configured memory; for a host, consumed memory over host memory. Stored and served in "
+        "hundredths of a percent (1234 is 12.34%), as vSphere's QueryPerf returns it; charts "
+        "show percent.",
+        "#d6336c", scale=100,
     ),
     Counter(
-        "mem.totalCapacity", "Total capacity", "KB", "absolute", ("host",),
-        "Machine memory of the host: what powered-on VMs, their overhead and the VMkernel can "
-        "use.",
+        "mem.totalCapacity", "Total capacity", "MB", "absolute", ("host",),
+        "Memory reservation the host can give to powered-on VMs and their overhead: host memory "
+        "less what the VMkernel keeps for itself (the root resource pool's reservation; vSphere "
+        "calls it total reservation).",
         "#1b2a32",
+    ),
+    Counter(
+        "mem.reservedCapacity", "Reserved capacity", "MB", "absolute", ("host",),
+        "Memory reservation in use by powered-on VMs: their reservations and their overhead.",
+        "#47606e",
+    ),
+    Counter(
+        "mem.compressed", "Compressed", "KB", "absolute", ALL,
+        "Guest memory held compressed in the VM's compression cache: a page the host would swap "
+        "goes there instead when it compresses to 2 KB or less (Mem.MemZipEnable; the cache is "
+        "at most Mem.MemZipMaxPct of the VM). For a host or pool: the sum over VMs.",
+        "#a0522d",
+    ),
+    Counter(
+        "mem.zipSaved", "Compression saved", "KB", "absolute", ("vm",),
+        "What compression saves: compressed guest memory less the cache frames that hold it.",
+        "#c08050",
+    ),
+    Counter(
+        "mem.compressionRate", "Compression rate", "KBps", "rate", ("vm",),
+        "Guest memory compressed per second over the last real-time interval.",
+        "#b5651d",
+    ),
+    Counter(
+        "mem.decompressionRate", "Decompression rate", "KBps", "rate", ("vm",),
+        "Compressed guest memory decompressed per second, as the guest touches it again.",
+        "#d2915a",
+    ),
+    Counter(
+        "mem.vmmemctltarget", "Balloon target", "KB", "absolute", ("vm",),
+        "What the host asks the balloon driver to hold: set every Mem.BalancePeriod from the "
+        "VM's entitlement while the host is in the soft state or the VM is over its limit, at "
+        "most Mem.CtlMaxPercent of its memory.",
+        "#e6c200",
+    ),
+    Counter(
+        "mem.swaptarget", "Swap target", "KB", "absolute", ("vm",),
+        "What the host means to have swapped or compressed from the VM to bring it to its "
+        "entitlement.",
+        "#8c8c8c",
+    ),
+    Counter(
+        "mem.swapin", "Swap in", "KB", "delta", ("vm",),
+        "Guest memory read back from the swap file since the VM powered on.",
+        "#4d4d4d",
+    ),
+    Counter(
+        "mem.swapout", "Swap out", "KB", "delta", ("vm",),
+        "Guest memory written to the swap file since the VM powered on.",
+        "#9e9e9e",
+    ),
+    Counter(
+        "mem.swapinRate", "Swap in rate", "KBps", "rate", HOST_AND_VM,
+        "Swap-ins per second over the last real-time interval: the guest touched pages the host "
+        "had swapped and waited for them. For a host: the sum over VMs.",
+        "#333333",
+    ),
+    Counter(
+        "mem.swapoutRate", "Swap out rate", "KBps", "rate", HOST_AND_VM,
+        "Swap-outs per second over the last real-time interval. For a host: the sum over VMs.",
+        "#b0b0b0",
+    ),
+    Counter(
+        "mem.latency", "Page-fault latency", "percent", "absolute", ("vm",),
+        "The share of time the VM waited for swapped or compressed memory to come back. Stored "
+        "and served in hundredths of a percent, as vSphere returns it; charts show percent.",
+        "#e03e8c", scale=100,
+    ),
+    Counter(
+        "mem.entitlement", "Entitlement", "KB", "absolute", ("vm", "pool"),
+        "The machine memory the VM deserves (esxtop SZTGT), divided down the resource tree "
+        "every Mem.BalancePeriod: reservations first, then the rest by shares, each capped by "
+        "its limit and its demand, idle memory taxed (Mem.IdleTax; Waldspurger 2002, 5.2). For a "
+        "pool: the sum over its VMs.",
+        "#2f7d95",
+    ),
+    Counter(
+        "mem.swapused", "Swap used", "KB", "absolute", ("host",),
+        "Swap space in use on the host: the VMs' swapped memory.",
+        "#5c5c5c",
+    ),
+    Counter(
+        "mem.state", "State", "number", "absolute", ("host",),
+        "The host's free memory state, in the lab's encoding 0 high, 1 clear, 2 soft, 3 hard, "
+        "4 low (vSphere 6.0 added clear; its API's 0-3 list no clear). The state begins as free "
+        "memory falls below 100%, 64%, 32% and 16% of minFree (mem.lowfreethreshold): clear "
+        "scans for page sharing eagerly, soft balloons, hard compresses and swaps, low also "
+        "stalls VMs that need new memory.",
+        "#7a0019",
+    ),
+    Counter(
+        "mem.lowfreethreshold", "Low free threshold", "KB", "absolute", ("host",),
+        "minFree: the free memory below which the host starts reclaiming memory from VMs. "
+        "Mem.MemMinFreePct 0 gives ESXi's sliding scale: 6% of the first 4 GB, 4% of the next "
+        "8 GB, 2% of the next 16 GB, 1% of the rest.",
+        "#ff7f50",
     ),
     Counter(
         "mem.sysUsage", "VMkernel consumed", "KB", "absolute", ("host",),
@@ -133,7 +241,7 @@ _COUNTERS = (
         "#6c8ebf",
     ),
     Counter(
-        "lab.mmu.overhead", "MMU overhead (lab)", "%", "rate", ("vm",),
+        "lab.mmu.overhead", "MMU overhead (lab)", "percent", "rate", ("vm",),
         "The lab's own counter, not a vSphere one: the share of vCPU time lost to MMU "
         "virtualization. Software MMU (shadow page tables) traps on every guest page-table "
         "update; hardware MMU (EPT/RVI) walks both page tables, up to 24 memory references, on "
@@ -147,17 +255,64 @@ _COUNTERS = (
         "Granted does not fall with it.",
         "#00567a",
     ),
+    # ---- The three layers (issue 11): the lab's own counters, not vSphere ones. ----
+    Counter(
+        "lab.guest.virtual", "Guest virtual (lab)", "KB", "absolute", ("vm",),
+        "The lab's own counter, not a vSphere one: virtual memory the guest's processes have "
+        "reserved by syscall (mmap, brk, fork). Reserving maps nothing: a page becomes resident "
+        "on its first touch.",
+        "#7a4f9e",
+    ),
+    Counter(
+        "lab.guest.resident", "Guest resident (lab)", "KB", "absolute", ("vm",),
+        "The lab's own counter, not a vSphere one: the processes' virtual pages that their guest "
+        "page tables map to guest physical pages (a page mapped by two processes counts twice).",
+        "#b07cc6",
+    ),
+    Counter(
+        "lab.shadow.entries", "Shadow entries (lab)", "number", "absolute", ("vm",),
+        "The lab's own counter, not a vSphere one: entries of the VMM's shadow page tables "
+        "(virtual to machine), one per resident page of the guest's processes, under a software "
+        "MMU; 0 under a hardware MMU, which keeps no shadow tables.",
+        "#a0522d",
+    ),
+    Counter(
+        "lab.shadow.syncs", "Shadow syncs (lab)", "number", "rate", ("vm",),
+        "The lab's own counter, not a vSphere one: guest page-table updates per second that trap "
+        "to the VMM so it can sync the shadow page tables (software MMU); 0 under a hardware MMU.",
+        "#d2691e",
+    ),
+    Counter(
+        "lab.tlb.misses", "TLB misses (lab)", "number", "rate", ("vm",),
+        "The lab's own counter, not a vSphere one: TLB misses per second over all vCPUs, from the "
+        "working set beyond the TLB's reach, the access pattern and, without tagging, the flush "
+        "at each context switch.",
+        "#2e8b57",
+    ),
+    Counter(
+        "lab.tlb.walkrefs", "Walk references (lab)", "number", "absolute", ("vm",),
+        "The lab's own counter, not a vSphere one: memory references per TLB miss: 4 for the "
+        "shadow table's walk, up to 24 for the two-dimensional walk of a hardware MMU.",
+        "#556b2f",
+    ),
 )
 
 CATALOGUE: dict[str, Counter] = {counter.name: counter for counter in _COUNTERS}
 
 # The Memory chart of Performance > Overview, per entity kind (vSphere Client's "Memory" chart).
 OVERVIEW_COUNTERS: dict[str, tuple[str, ...]] = {
-    "vm": ("mem.granted", "mem.consumed", "mem.shared", "mem.active", "mem.overhead", "mem.vmmemctl"),
+    "vm": (
+        "mem.granted", "mem.consumed", "mem.shared", "mem.active", "mem.overhead", "mem.vmmemctl",
+        "mem.swapped", "mem.compressed",
+    ),
     "host": (
         "mem.granted", "mem.consumed", "mem.shared", "mem.sharedcommon", "mem.active", "mem.overhead",
+        "mem.vmmemctl", "mem.swapped", "mem.compressed",
     ),
-    "pool": ("mem.granted", "mem.consumed", "mem.shared", "mem.active", "mem.overhead"),
+    "pool": (
+        "mem.granted", "mem.consumed", "mem.shared", "mem.active", "mem.overhead", "mem.vmmemctl",
+        "mem.swapped", "mem.compressed",
+    ),
 }
 
 

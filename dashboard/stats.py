@@ -22,10 +22,6 @@ from hostsim.models import INTERVAL_RETENTION, INTERVALS, REALTIME_INTERVAL, Sam
 MAX_COUNTERS = 24  # more lines than that make no readable chart; every rollup of 8 counters
 MAX_POINTS = 10_000  # per series; far above what retention keeps at any interval (a year is 365)
 
-# The timespans of Performance > Advanced and the interval each reads (vSphere "Data Collection
-# Intervals"): real-time is ESXi's hour of 20-second samples, the rest are vCenter rollups.
-TIMESPAN_INTERVALS = {"realtime": 20, "day": 300, "week": 1800, "month": 7200, "year": 86400}
-
 
 class StatsQueryError(ValueError):
     """Invalid query parameters: `fields` maps each parameter to what is wrong with it."""
@@ -197,7 +193,8 @@ def run_query(query: StatsQuery) -> dict:
         columns = list(zip(*fetched, strict=True)) if fetched else []
     times = columns[0] if columns else ()
     if end is None:
-        end = times[-1] if times else latest_sample_time(query.kind, query.entity_id, query.interval)
+        newest = times[-1] if times else None
+        end = newest or latest_sample_time(query.kind, query.entity_id, query.interval)
     if start is None and end is not None:
         start = end - retention
     series = {

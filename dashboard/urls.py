@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dashboard.views import pages
+from dashboard.views import memory_maps, pages
 
 app_name = "dashboard"
 
@@ -15,4 +15,8 @@ urlpatterns = [
     path("pools/<int:pk>/performance/", pages.pool_performance, name="pool-performance"),
     path("vms/<int:pk>/", pages.vm_summary, name="vm"),
     path("vms/<int:pk>/performance/", pages.vm_performance, name="vm-performance"),
+    path("vms/<int:pk>/memory-map/", memory_maps.vm_memory_map, name="vm-memory-map"),
+    path("vms/<int:pk>/memory-map/data/", memory_maps.memory_map_data, {"kind": "vm"}, name="vm-memory-map-data"),
+    path("hosts/<int:pk>/memory-map/", memory_maps.host_memory_map, name="host-memory-map"),
+    path("hosts/<int:pk>/memory-map/data/", memory_maps.memory_map_data, {"kind": "host"}, name="host-memory-map-data"),
 ]

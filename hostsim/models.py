@@ -5,25 +5,44 @@ the database. Writes that need admission control (power state, allocations, pool
 through pools.services; this module only describes the data.
 """
 
+from typing import NamedTuple
+
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F
 
 from hostsim import engine
+from hostsim.engine.host import MAX_HOST_MB, MAX_NAME, MAX_SALT, MAX_VCPUS, MAX_VM_MB, MIN_VM_MB
 
-NAME_MAX_LENGTH = 80  # vSphere allows 80 characters in an inventory name
+# The engine owns the limits of what it simulates (and cites them); the fields take them from there.
+NAME_MAX_LENGTH = MAX_NAME  # vSphere allows 80 characters in an inventory name
+# The lab's own, stricter bounds for a host (the engine simulates hosts from 64 MB and any CPU).
+HOST_MIN_MB = 1024
+HOST_CPU_MHZ_RANGE = (1000, 1_000_000)
 name_validator = RegexValidator(r"^\S(.*\S)?$", "Names cannot start or end with white space.")
+# Control characters cannot be written in XML 1.0 (the vSphere API's clients fail on them) and
+# mean nothing in a name.
+no_control_characters = RegexValidator(
+    r"[\x00-\x1f\x7f]", "Names cannot contain control characters.", inverse_match=True
+)
 
-# ESXi's TPS advanced settings: defaults and ranges are the engine's, which cites their source.
-def _tps(name: str) -> tuple[int, tuple[int, int]]:
-    setting = engine.TPS_SETTINGS[name]
-    return setting.default, (setting.minimum, setting.maximum)
+def validate_advanced_settings(value) -> None:
+    """The engine owns the Mem.* advanced settings (names, defaults, ranges); ask it."""
+    if not isinstance(value, dict):
+        raise ValidationError("Advanced settings are a mapping of ESXi names to whole numbers.")
+    try:
+        engine.validate_settings(value)
+    except engine.EngineError as exc:
+        raise ValidationError(str(exc)) from None
 
 
-SHARE_SCAN_TIME_DEFAULT, SHARE_SCAN_TIME_RANGE = _tps("Mem.ShareScanTime")  # minutes
-SHARE_SCAN_GHZ_DEFAULT, SHARE_SCAN_GHZ_RANGE = _tps("Mem.ShareScanGHz")  # MB/s per GHz
-SHARE_RATE_MAX_DEFAULT, SHARE_RATE_MAX_RANGE = _tps("Mem.ShareRateMax")  # pages/s per VM
-SHARE_FORCE_SALTING_DEFAULT, _ = _tps("Mem.ShareForceSalting")  # 2 since ESXi 6.0 (KB 2097593)
+# Mem.ShareForceSalting's values, as the admin and the lab controls offer them (VMware KB 2097593).
+SALTING_CHOICES = [
+    (0, "0: share across all VMs (before ESXi 6.0)"),
+    (1, "1: share among VMs with the same sched.mem.pshare.salt"),
+    (2, "2: share only inside each VM unless salts match (default)"),
+]
 
 
 def _range(low, high):
@@ -61,38 +80,32 @@ class ResourceAllocation(models.Model):
 
 
 class Host(models.Model):
-    name = models.CharField(max_length=NAME_MAX_LENGTH, unique=True, validators=[name_validator])
+    name = models.CharField(
+        max_length=NAME_MAX_LENGTH, unique=True, validators=[name_validator, no_control_characters]
+    )
     memory_mb = models.PositiveIntegerField(
-        "Memory (MB)", validators=_range(1024, 4 * 1024 * 1024), help_text="Installed machine memory."
+        "Memory (MB)", validators=_range(HOST_MIN_MB, MAX_HOST_MB), help_text="Installed machine memory."
     )
     cpu_mhz = models.PositiveIntegerField(
-        "CPU (MHz)", validators=_range(1000, 1_000_000), help_text="Total CPU capacity: cores x clock."
+        "CPU (MHz)", validators=_range(*HOST_CPU_MHZ_RANGE), help_text="Total CPU capacity: cores x clock."
     )
     hardware_mmu = models.BooleanField(
         "Hardware-assisted MMU",
         default=True,
         help_text="The CPU supports EPT (Intel) or RVI (AMD) nested page tables.",
     )
-    share_scan_time = models.PositiveIntegerField(
-        "Mem.ShareScanTime", default=SHARE_SCAN_TIME_DEFAULT, validators=_range(*SHARE_SCAN_TIME_RANGE),
-        help_text="Minutes to scan each VM's memory once for sharing.",
+    advanced_settings = models.JSONField(
+        "Advanced settings",
+        default=dict,
+        blank=True,
+        validators=[validate_advanced_settings],
+        help_text="ESXi's Mem.* advanced settings that differ from their defaults, by ESXi name.",
     )
-    share_scan_ghz = models.PositiveIntegerField(
-        "Mem.ShareScanGHz", default=SHARE_SCAN_GHZ_DEFAULT, validators=_range(*SHARE_SCAN_GHZ_RANGE),
-        help_text="MB/s of scanning per GHz of host CPU; 0 turns page sharing off.",
-    )
-    share_rate_max = models.PositiveIntegerField(
-        "Mem.ShareRateMax", default=SHARE_RATE_MAX_DEFAULT, validators=_range(*SHARE_RATE_MAX_RANGE),
-        help_text="Most pages per second scanned in one VM.",
-    )
-    share_force_salting = models.PositiveSmallIntegerField(
-        "Mem.ShareForceSalting",
-        default=SHARE_FORCE_SALTING_DEFAULT,
-        choices=[
-            (0, "0: share across all VMs (before ESXi 6.0)"),
-            (1, "1: share among VMs with the same sched.mem.pshare.salt"),
-            (2, "2: share only inside each VM unless salts match (default)"),
-        ],
+    resource_tree = models.JSONField(
+        default=dict,
+        editable=False,
+        help_text="The host's resource pools as the simulation divides memory down them, written "
+        "by pools.services whenever the tree changes (hostsim never reads pools itself).",
     )
     seed = models.PositiveIntegerField(default=0, help_text="Seed of the simulation's randomness.")
     config_version = models.PositiveIntegerField(default=1, editable=False)
@@ -105,13 +118,9 @@ class Host(models.Model):
         return self.name
 
     @property
-    def advanced_settings(self) -> dict:
-        return {
-            "Mem.ShareScanTime": self.share_scan_time,
-            "Mem.ShareScanGHz": self.share_scan_ghz,
-            "Mem.ShareRateMax": self.share_rate_max,
-            "Mem.ShareForceSalting": self.share_force_salting,
-        }
+    def settings(self) -> dict[str, int]:
+        """Every Mem.* advanced setting in effect: the engine's defaults, then this host's own."""
+        return engine.default_settings() | self.advanced_settings
 
     def bump_config_version(self) -> None:
         Host.objects.filter(pk=self.pk).update(config_version=F("config_version") + 1)
@@ -144,9 +153,11 @@ class VirtualMachine(ResourceAllocation):
     resource_pool = models.ForeignKey(
         "pools.ResourcePool", on_delete=models.PROTECT, related_name="vms", null=True, blank=True
     )
-    name = models.CharField(max_length=NAME_MAX_LENGTH, validators=[name_validator])
-    memory_mb = models.PositiveIntegerField("Memory (MB)", default=2048, validators=_range(4, 6 * 1024 * 1024))
-    vcpus = models.PositiveSmallIntegerField("vCPUs", default=2, validators=_range(1, 768))
+    name = models.CharField(
+        max_length=NAME_MAX_LENGTH, validators=[name_validator, no_control_characters]
+    )
+    memory_mb = models.PositiveIntegerField("Memory (MB)", default=2048, validators=_range(MIN_VM_MB, MAX_VM_MB))
+    vcpus = models.PositiveSmallIntegerField("vCPUs", default=2, validators=_range(1, MAX_VCPUS))
     guest_os = models.CharField(
         "Guest OS", max_length=16, choices=GUEST_OS_CHOICES, default="linux"
     )
@@ -160,7 +171,13 @@ class VirtualMachine(ResourceAllocation):
         default="automatic",
     )
     pshare_enabled = models.BooleanField("sched.mem.pshare.enable", default=True)
-    pshare_salt = models.CharField("sched.mem.pshare.salt", max_length=64, blank=True, default="")
+    pshare_salt = models.CharField("sched.mem.pshare.salt", max_length=MAX_SALT, blank=True, default="")
+    balloon_driver = models.BooleanField(
+        "Balloon driver",
+        default=True,
+        help_text="VMware Tools' balloon driver (vmmemctl) runs in the guest; without it the host "
+        "swaps where it would balloon.",
+    )
     power_state = models.CharField(
         max_length=12, choices=PowerState.choices, default=PowerState.POWERED_OFF, editable=False
     )
@@ -216,16 +233,25 @@ class EntityKind(models.TextChoices):
     VM = "vm", "Virtual machine"
 
 
-# vCenter's statistics intervals: sample period in seconds -> how long it is kept (seconds).
-# vSphere Monitoring and Performance, "Data Collection Intervals"; real-time is ESXi's own hour.
-REALTIME_INTERVAL = 20
-INTERVAL_RETENTION = {
-    20: 3600,  # real-time: 1 hour
-    300: 86400,  # past day: 5-minute averages
-    1800: 7 * 86400,  # past week: 30-minute averages
-    7200: 30 * 86400,  # past month: 2-hour averages
-    86400: 365 * 86400,  # past year: daily averages
-}
+class StatsInterval(NamedTuple):
+    seconds: int  # sample period
+    retention: int  # seconds a sample is kept
+    timespan: str  # the Performance chart's timespan that reads this interval
+    label: str
+
+
+# vCenter's statistics intervals, finest first; each level rolls up the one before it (vSphere
+# Monitoring and Performance, "Data Collection Intervals"; real-time is ESXi's own hour). The one
+# table: rollups, retention, the stats API and the charts' timespans all read it.
+STATS_INTERVALS = (
+    StatsInterval(20, 3600, "realtime", "Real-time"),
+    StatsInterval(300, 86400, "day", "Last day"),  # 5-minute averages for a day
+    StatsInterval(1800, 7 * 86400, "week", "Last week"),  # 30-minute averages for a week
+    StatsInterval(7200, 30 * 86400, "month", "Last month"),  # 2-hour averages for a month
+    StatsInterval(86400, 365 * 86400, "year", "Last year"),  # daily averages for a year
+)
+REALTIME_INTERVAL = STATS_INTERVALS[0].seconds
+INTERVAL_RETENTION = {interval.seconds: interval.retention for interval in STATS_INTERVALS}
 INTERVALS = tuple(INTERVAL_RETENTION)
 
 
@@ -253,6 +279,18 @@ class Sample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entity_kind} {self.entity_id} @ {self.ts:%Y-%m-%d %H:%M:%S} ({self.interval} s)"
+
+
+class HostView(models.Model):
+    """What the engine showed of a host at its newest tick, beyond the counters: esxtop's memory
+    screen (hostsim.engine.counters.esxtop). Written with the tick's samples, one row per host."""
+
+    host = models.OneToOneField(Host, on_delete=models.CASCADE, related_name="view")
+    ts = models.DateTimeField()
+    esxtop = models.JSONField()
+
+    def __str__(self) -> str:
+        return f"view of {self.host} at {self.ts:%Y-%m-%d %H:%M:%S}"
 
 
 class Checkpoint(models.Model):

@@ -8,10 +8,11 @@ Re-running is harmless: buckets already stored are skipped.
 
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
-from hostsim.models import INTERVAL_RETENTION, REALTIME_INTERVAL, EntityKind, Sample
+from hostsim.models import INTERVAL_RETENTION, INTERVALS, REALTIME_INTERVAL, EntityKind, Sample
 
-ROLLUP_LEVELS = ((20, 300), (300, 1800), (1800, 7200), (7200, 86400))
+ROLLUP_LEVELS = tuple(pairwise(INTERVALS))  # (source, target): each level from the one below
 STATS = ("average", "minimum", "maximum")
 
 
@@ -66,7 +67,9 @@ def rollup_host(host_id: int) -> dict[int, int]:
         if start is not None:
             rows = rows.filter(ts__gt=start)
         buckets: dict[tuple[str, int, datetime], list[dict]] = defaultdict(list)
-        for kind, entity_id, ts, values in rows.values_list("entity_kind", "entity_id", "ts", "values"):
+        for kind, entity_id, ts, values in rows.values_list(
+            "entity_kind", "entity_id", "ts", "values"
+        ):
             buckets[(kind, entity_id, _bucket_end(ts, target))].append(values)
         Sample.objects.bulk_create(
             [
@@ -96,5 +99,7 @@ def prune_host(host_id: int) -> int:
     deleted = 0
     for interval, keep in INTERVAL_RETENTION.items():
         cutoff = clock - timedelta(seconds=keep)
-        deleted += Sample.objects.filter(host_id=host_id, interval=interval, ts__lt=cutoff).delete()[0]
+        deleted += Sample.objects.filter(
+            host_id=host_id, interval=interval, ts__lt=cutoff
+        ).delete()[0]
     return deleted

@@ -26,6 +26,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from hostsim import layers
 from hostsim.engine import HostSim, VMConfig
 from hostsim.models import (
     REALTIME_INTERVAL,
@@ -34,6 +35,7 @@ from hostsim.models import (
     EntityKind,
     GuestOperation,
     Host,
+    HostView,
     Sample,
     VirtualMachine,
 )
@@ -118,7 +120,21 @@ def engine_config(vm: VirtualMachine) -> VMConfig:
         mmu=vm.mmu_mode,
         pshare=vm.pshare_enabled,
         salt=vm.pshare_salt or None,
+        reservation_mb=vm.mem_reservation,
+        limit_mb=vm.mem_limit,
+        shares=vm.mem_shares or None,  # the value pools.services computed from the level
+        balloon=vm.balloon_driver,
     )
+
+
+def engine_tree(document: dict, vm_map: dict[int, int]) -> dict:
+    """Host.resource_tree (database VM ids) as the engine takes it (engine VM ids); VMs the
+    engine does not hold yet are left out, and sit under the root until the next sync."""
+    return {
+        **document,
+        "vms": [vm_map[vm_id] for vm_id in document.get("vms", []) if vm_id in vm_map],
+        "children": [engine_tree(child, vm_map) for child in document.get("children", [])],
+    }
 
 
 def _hardware(machine: Host | HostSim) -> tuple:
@@ -131,7 +147,7 @@ def _new_actor(host: Host, clock: datetime | None = None) -> HostActor:
         host.memory_mb,
         host.cpu_mhz,
         hardware_mmu=host.hardware_mmu,
-        settings=host.advanced_settings,
+        settings=host.settings,
         seed=host.seed,
     )
     start = clock or _last_stored(host.pk) or _align(host.created)
@@ -188,14 +204,17 @@ def forget(host_id: int) -> None:
 
 
 def _sync_config(actor: HostActor, host: Host) -> None:
-    """Apply host and VM configuration that changed since the engine last saw it."""
-    if host.config_version != actor.host_version:
+    """Apply host and VM configuration that changed since the engine last saw it: settings, the
+    VMs, then the resource tree (which names the VMs)."""
+    host_changed = host.config_version != actor.host_version
+    if host_changed:
         if _hardware(host) != _hardware(actor.sim):
             # New memory, CPU, MMU support or seed is a different machine: build it afresh (its
             # VMs boot again), the clock going on. pools.services only allows it with VMs off.
             actor.sim, actor.vm_map, actor.vm_versions = _new_actor(host, actor.clock).sim, {}, {}
-        actor.sim.set_settings(**host.advanced_settings)
+        actor.sim.set_settings(**host.settings)
         actor.host_version = host.config_version
+    held = set(actor.vm_map)
     sim = actor.sim
     vms = {vm.pk: vm for vm in VirtualMachine.objects.filter(host=host)}
     for vm_id in set(actor.vm_map) - set(vms):
@@ -210,6 +229,17 @@ def _sync_config(actor: HostActor, host: Host) -> None:
         except ValueError as exc:  # e.g. hardware MMU asked of a host without it
             log.warning("VM %s (%s) configuration not applied: %s", vm.pk, vm.name, exc)
             actor.vm_versions[vm.pk] = vm.config_version
+    if host_changed or set(actor.vm_map) != held:
+        _apply_tree(actor, host)
+
+
+def _apply_tree(actor: HostActor, host: Host) -> None:
+    if not host.resource_tree:  # a host whose tree pools.services has not written yet
+        return
+    try:
+        actor.sim.set_resource_tree(engine_tree(host.resource_tree, actor.vm_map))
+    except ValueError as exc:  # a tree the engine refuses: keep dividing down the last good one
+        log.warning("host %s: resource tree not applied: %s", host.pk, exc)
 
 
 def _sync_vm(actor: HostActor, vm: VirtualMachine) -> None:
@@ -240,7 +270,8 @@ def _apply_guest_operation(actor: HostActor, operation: GuestOperation) -> str:
     if not actor.sim.is_powered_on(engine_id):
         return "not applied: the VM is powered off"
     action = {
-        GuestOperation.Action.ALLOCATE: actor.sim.guest_allocate,
+        # The syscall reserves; the toucher touches it as it runs (the map shows both).
+        GuestOperation.Action.ALLOCATE: lambda vm, mb: actor.sim.guest_allocate(vm, mb, touch=False),
         GuestOperation.Action.FREE: actor.sim.guest_free,
         GuestOperation.Action.WRITE: actor.sim.guest_write,
     }[operation.action]
@@ -289,6 +320,14 @@ def _store(host_id: int, rows: list[SampleRow]) -> None:
     )
 
 
+def _esxtop(actor: HostActor) -> dict:
+    """The engine's esxtop screen with database VM ids, for the dashboard's panel."""
+    screen = actor.sim.esxtop()
+    to_db = {engine_id: vm_id for vm_id, engine_id in actor.vm_map.items()}
+    screen["vms"] = [{**row, "id": to_db[row["id"]]} for row in screen["vms"] if row["id"] in to_db]
+    return screen
+
+
 def _advance_one(actor: HostActor, host: Host, *, scan: bool) -> list[SampleRow]:
     """One real-time interval inside the caller's transaction; returns the rows stored."""
     ts = actor.clock + timedelta(seconds=REALTIME_INTERVAL)
@@ -301,6 +340,7 @@ def _advance_one(actor: HostActor, host: Host, *, scan: bool) -> list[SampleRow]
     for _receiver, extra in samples_written.send(sender=Host, host_id=host.pk, ts=ts, rows=rows):
         rows.extend(extra or [])
     _store(host.pk, rows)
+    HostView.objects.update_or_create(host_id=host.pk, defaults={"ts": ts, "esxtop": _esxtop(actor)})
     actor.clock = ts
     actor.ticks_since_checkpoint += 1
     return rows
@@ -354,6 +394,7 @@ def tick(host_id: int) -> str:
                 or actor.ticks_since_checkpoint >= settings.SIM_CHECKPOINT_TICKS
             ):
                 checkpoint(actor)
+            layers.publish(actor, actor.clock)  # the memory maps of watched VMs and hosts
             return "ticked"
     except HostBusy:
         return "skipped"

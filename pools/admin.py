@@ -11,7 +11,9 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html
 
-from hostsim.models import Host, VirtualMachine
+from hostsim import engine
+from hostsim.engine.advanced_settings import SHARE_FORCE_SALTING
+from hostsim.models import SALTING_CHOICES, Host, VirtualMachine
 from pools import services
 from pools.admission import Allocation
 from pools.errors import AdmissionDenied, InvalidOperation
@@ -118,21 +120,63 @@ class ServiceDeletes:
 # --- hosts ---------------------------------------------------------------------------------------
 
 
-class HostForm(forms.ModelForm):
+def _setting_field(setting) -> forms.Field:
+    if setting.name == SHARE_FORCE_SALTING:
+        return forms.TypedChoiceField(
+            label=setting.name, choices=SALTING_CHOICES, coerce=int, initial=setting.default
+        )
+    return forms.IntegerField(
+        label=setting.name,
+        min_value=setting.minimum,
+        max_value=setting.maximum,
+        initial=setting.default,
+        help_text=f"{setting.description} Default {setting.default}.",
+    )
+
+
+# One form field per ESXi advanced setting, from the engine's table (names, ranges, defaults).
+SETTING_FIELDS = {
+    "setting_" + name.replace(".", "_"): setting for name, setting in engine.ADVANCED_SETTINGS.items()
+}
+
+
+class _HostForm(forms.ModelForm):
     class Meta:
         model = Host
-        fields = ["name", "memory_mb", "cpu_mhz", "hardware_mmu", "share_scan_time", "share_scan_ghz",
-                  "share_rate_max", "share_force_salting", "seed"]
+        fields = ["name", "memory_mb", "cpu_mhz", "hardware_mmu", "seed"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        current = self.instance.settings
+        for key, setting in SETTING_FIELDS.items():
+            self.fields[key].initial = current[setting.name]
+
+    def changes(self) -> dict:
+        """What services.create_host / update_host take: model fields and the settings."""
+        data = self.cleaned_data
+        changes = {name: data[name] for name in self.Meta.fields if name in data}
+        changes["advanced_settings"] = {
+            setting.name: data[key] for key, setting in SETTING_FIELDS.items() if key in data
+        }
+        return changes
 
     def clean(self):
         data = super().clean()
         if self.errors or self.instance.pk is None:
             return data
-        changes = {name: data[name] for name in self.Meta.fields if name in data}
-        refusal = preview(services.update_host, self.instance, **changes)
+        refusal = preview(services.update_host, self.instance, **self.changes())
         if refusal:
             add_refusal(self, refusal)
         return data
+
+
+HostForm = type(
+    "HostForm", (_HostForm,), {key: _setting_field(setting) for key, setting in SETTING_FIELDS.items()}
+)
+
+
+def _settings_fieldset(title: str, group: dict) -> tuple:
+    return (title, {"fields": [key for key, s in SETTING_FIELDS.items() if s.name in group]})
 
 
 @admin.register(Host)
@@ -140,12 +184,11 @@ class HostAdmin(ServiceDeletes, admin.ModelAdmin):
     delete_service = staticmethod(services.delete_host)
 
     form = HostForm
-    list_display = ("name", "memory_mb", "cpu_mhz", "hardware_mmu", "share_scan_time", "share_force_salting")
+    list_display = ("name", "memory_mb", "cpu_mhz", "hardware_mmu")
     fieldsets = (
         (None, {"fields": ("name", "memory_mb", "cpu_mhz", "hardware_mmu", "seed")}),
-        ("Transparent page sharing (ESXi advanced settings)", {
-            "fields": ("share_scan_time", "share_scan_ghz", "share_rate_max", "share_force_salting"),
-        }),
+        _settings_fieldset("Transparent page sharing (ESXi advanced settings)", engine.TPS_SETTINGS),
+        _settings_fieldset("Memory under contention (ESXi advanced settings)", engine.CONTENTION_SETTINGS),
     )
 
     def get_deleted_objects(self, objs, request):
@@ -156,11 +199,10 @@ class HostAdmin(ServiceDeletes, admin.ModelAdmin):
         return deleted, counts, perms, []
 
     def save_model(self, request, obj, form, change):
-        fields = {name: form.cleaned_data[name] for name in form.Meta.fields}
         if change:
-            services.update_host(Host.objects.get(pk=obj.pk), **fields)
+            services.update_host(Host.objects.get(pk=obj.pk), **form.changes())
         else:
-            obj.pk = services.create_host(**fields).pk
+            obj.pk = services.create_host(**form.changes()).pk
 
 
 # --- resource pools ------------------------------------------------------------------------------
@@ -302,7 +344,7 @@ class ResourcePoolAdmin(ServiceDeletes, admin.ModelAdmin):
 
 # --- virtual machines ----------------------------------------------------------------------------
 
-VM_FORM_SETTINGS = ["name", "memory_mb", "vcpus", "guest_os", "workload", "mmu_mode", "pshare_enabled", "pshare_salt"]
+VM_FORM_SETTINGS = list(services.VM_SETTINGS)
 
 
 class VmForm(forms.ModelForm):
@@ -342,7 +384,7 @@ class VirtualMachineAdmin(ServiceDeletes, admin.ModelAdmin):
     actions = ["power_on", "power_off"]
     fieldsets = (
         (None, {"fields": ("host", "resource_pool", "name", "memory_mb", "vcpus", "guest_os", "workload")}),
-        ("Memory management", {"fields": ("mmu_mode", "pshare_enabled", "pshare_salt")}),
+        ("Memory management", {"fields": ("mmu_mode", "pshare_enabled", "pshare_salt", "balloon_driver")}),
         *ALLOCATION_FIELDSETS,
     )
 

@@ -20,17 +20,35 @@ list the violations of the whole tree, and refuse when one of them is new (see `
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from pools.shares import SHARE_LEVELS
+from pools.tree import (  # the tree type; re-exported, as callers have always imported it here
+    NEW_POOL_ALLOCATION,
+    UNLIMITED,
+    VM_DEFAULT_ALLOCATION,
+    Allocation,
+    NodeId,
+    PoolNode,
+    TreeSnapshot,
+    VmNode,
+)
 
-NodeId = Hashable
+__all__ = [
+    "NEW_POOL_ALLOCATION",
+    "UNLIMITED",
+    "VM_DEFAULT_ALLOCATION",
+    "Allocation",
+    "NodeId",
+    "PoolNode",
+    "TreeSnapshot",
+    "VmNode",
+]
 
 RESOURCES = ("cpu", "memory")
 UNITS = {"cpu": "MHz", "memory": "MB"}
 RESOURCE_LABELS = {"cpu": "CPU", "memory": "memory"}
-UNLIMITED = -1  # ResourceAllocationInfo.limit: -1 means no fixed limit
 
 INSUFFICIENT_RESOURCES = "InsufficientResourcesFault"  # vim.fault.InsufficientResourcesFault
 INVALID_ARGUMENT = "InvalidArgument"  # vmodl.fault.InvalidArgument
@@ -43,180 +61,6 @@ LIMIT_BELOW_RESERVATION = "limit_below_reservation"
 NEGATIVE_RESERVATION = "negative_reservation"
 RESERVATION_ABOVE_MEMORY = "reservation_above_memory"  # VM memory reservation > configured memory
 CAPACITY_KINDS = (FIXED_RESERVATION_EXCEEDED, LIMIT_EXCEEDED)
-
-
-# --------------------------------------------------------------------------- the snapshot
-
-
-@dataclass(frozen=True)
-class Allocation:
-    """One resource's ResourceAllocationInfo. The defaults are a new pool's (DESIGN section 5).
-
-    `expandable` is read for pools only (vSphere: "This property is ignored for virtual
-    machines"); `shares` only when `shares_level` is "custom" (SharesInfo).
-    """
-
-    reservation: int = 0
-    limit: int = UNLIMITED
-    expandable: bool = True
-    shares_level: str = "normal"
-    shares: int = 0
-
-    @property
-    def limited(self) -> bool:
-        return self.limit != UNLIMITED
-
-
-NEW_POOL_ALLOCATION = Allocation()
-VM_DEFAULT_ALLOCATION = Allocation(expandable=False)
-
-
-@dataclass(frozen=True)
-class PoolNode:
-    id: NodeId
-    name: str
-    parent_id: NodeId | None  # None for the root
-    cpu: Allocation = Allocation()
-    memory: Allocation = Allocation()
-
-    def alloc(self, resource: str) -> Allocation:
-        return _alloc(self, resource)
-
-
-@dataclass(frozen=True)
-class VmNode:
-    id: NodeId
-    name: str
-    pool_id: NodeId
-    powered_on: bool
-    vcpus: int
-    memory_mb: int
-    cpu: Allocation = VM_DEFAULT_ALLOCATION
-    memory: Allocation = VM_DEFAULT_ALLOCATION
-
-    def alloc(self, resource: str) -> Allocation:
-        return _alloc(self, resource)
-
-
-def _alloc(node: PoolNode | VmNode, resource: str) -> Allocation:
-    if resource == "cpu":
-        return node.cpu
-    if resource == "memory":
-        return node.memory
-    raise ValueError(f"unknown resource {resource!r}: expected 'cpu' or 'memory'")
-
-
-@dataclass(frozen=True)
-class TreeSnapshot:
-    """One host's pools and VMs at one moment. Pool ids and VM ids are separate id spaces.
-
-    Construction checks the structure (one root, every parent and pool present, no cycle) and
-    raises ValueError otherwise. The snapshot is never changed: `with_*` return a new one.
-    """
-
-    pools: Mapping[NodeId, PoolNode]
-    vms: Mapping[NodeId, VmNode]
-    root_id: NodeId
-    _child_pools: dict[NodeId, list[NodeId]] = field(init=False, repr=False, compare=False)
-    _child_vms: dict[NodeId, list[NodeId]] = field(init=False, repr=False, compare=False)
-    _preorder: tuple[NodeId, ...] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        pools, vms = dict(self.pools), dict(self.vms)
-        object.__setattr__(self, "pools", pools)
-        object.__setattr__(self, "vms", vms)
-        for key, node in [*pools.items(), *vms.items()]:
-            if key != node.id:
-                raise ValueError(f"{node.name!r} is filed under id {key!r} but has id {node.id!r}")
-        root = pools.get(self.root_id)
-        if root is None or root.parent_id is not None:
-            raise ValueError(f"the root pool {self.root_id!r} must be present and have no parent")
-        child_pools: dict[NodeId, list[NodeId]] = {pool_id: [] for pool_id in pools}
-        child_vms: dict[NodeId, list[NodeId]] = {pool_id: [] for pool_id in pools}
-        for pool in pools.values():
-            if pool.id == self.root_id:
-                continue
-            if pool.parent_id not in pools:
-                raise ValueError(f"pool {pool.name!r} has no parent in this tree")
-            child_pools[pool.parent_id].append(pool.id)
-        for vm in vms.values():
-            if vm.pool_id not in pools:
-                raise ValueError(f"VM {vm.name!r} is in pool {vm.pool_id!r}, not in this tree")
-            child_vms[vm.pool_id].append(vm.id)
-        preorder, stack = [], [self.root_id]
-        while stack:
-            pool_id = stack.pop()
-            preorder.append(pool_id)
-            stack.extend(reversed(child_pools[pool_id]))
-        if len(preorder) != len(pools):
-            raise ValueError("the pools do not form one tree (a cycle or a second root)")
-        object.__setattr__(self, "_child_pools", child_pools)
-        object.__setattr__(self, "_child_vms", child_vms)
-        object.__setattr__(self, "_preorder", tuple(preorder))
-
-    @classmethod
-    def build(cls, pools: Iterable[PoolNode], vms: Iterable[VmNode] = ()) -> TreeSnapshot:
-        """A snapshot from node lists; the root is the pool without a parent."""
-        pools = list(pools)
-        roots = [pool.id for pool in pools if pool.parent_id is None]
-        if len(roots) != 1:
-            raise ValueError(f"expected one root pool, found {len(roots)}")
-        return cls({pool.id: pool for pool in pools}, {vm.id: vm for vm in vms}, roots[0])
-
-    @property
-    def root(self) -> PoolNode:
-        return self.pools[self.root_id]
-
-    def preorder(self) -> tuple[NodeId, ...]:
-        """Pool ids, each before its children, starting at the root."""
-        return self._preorder
-
-    def child_pools(self, pool_id: NodeId) -> tuple[PoolNode, ...]:
-        return tuple(self.pools[child] for child in self._child_pools[pool_id])
-
-    def child_vms(self, pool_id: NodeId) -> tuple[VmNode, ...]:
-        return tuple(self.vms[child] for child in self._child_vms[pool_id])
-
-    def ancestors(self, pool_id: NodeId, *, include_self: bool = False) -> tuple[PoolNode, ...]:
-        """The path to the root, nearest first: parent, grandparent, ..., root."""
-        path = [self.pools[pool_id]] if include_self else []
-        parent_id = self.pools[pool_id].parent_id
-        while parent_id is not None:
-            path.append(self.pools[parent_id])
-            parent_id = self.pools[parent_id].parent_id
-        return tuple(path)
-
-    def descendants(self, pool_id: NodeId) -> tuple[PoolNode, ...]:
-        """Every pool below `pool_id` (not itself), each before its children."""
-        found, stack = [], list(reversed(self._child_pools[pool_id]))
-        while stack:
-            child = stack.pop()
-            found.append(self.pools[child])
-            stack.extend(reversed(self._child_pools[child]))
-        return tuple(found)
-
-    def subtree_vms(self, pool_id: NodeId) -> tuple[VmNode, ...]:
-        """The VMs in `pool_id` and in every pool below it."""
-        pool_ids = [pool_id, *(pool.id for pool in self.descendants(pool_id))]
-        return tuple(vm for pid in pool_ids for vm in self.child_vms(pid))
-
-    def is_fixed(self, pool_id: NodeId, resource: str) -> bool:
-        """Whether the pool's reservation cannot borrow: not expandable, or the root."""
-        pool = self.pools[pool_id]
-        return pool.parent_id is None or not pool.alloc(resource).expandable
-
-    def with_pools(self, *pools: PoolNode) -> TreeSnapshot:
-        """A copy with these pools added or replaced (by id)."""
-        return TreeSnapshot({**self.pools, **{p.id: p for p in pools}}, self.vms, self.root_id)
-
-    def with_vms(self, *vms: VmNode) -> TreeSnapshot:
-        """A copy with these VMs added or replaced (by id)."""
-        return TreeSnapshot(self.pools, {**self.vms, **{vm.id: vm for vm in vms}}, self.root_id)
-
-    def without_pool(self, pool_id: NodeId) -> TreeSnapshot:
-        """A copy without this (childless) pool."""
-        pools = {key: pool for key, pool in self.pools.items() if key != pool_id}
-        return TreeSnapshot(pools, self.vms, self.root_id)
 
 
 # --------------------------------------------------------------------------- accounting
@@ -370,6 +214,9 @@ def _is_whole(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+MAX_AMOUNT = 2**31 - 1  # the largest reservation, limit or share count a database column holds
+
+
 def validate_allocation(
     alloc: Allocation, resource: str, *, configured_memory_mb: int | None = None
 ) -> dict[str, str]:
@@ -386,6 +233,8 @@ def validate_allocation(
         errors["reservation"] = f"Reservation must be a whole number of {unit}."
     elif alloc.reservation < 0:
         errors["reservation"] = "Reservation cannot be negative."
+    elif alloc.reservation > MAX_AMOUNT:
+        errors["reservation"] = f"Reservation must be at most {MAX_AMOUNT} {unit}."
     elif (
         configured_memory_mb is not None
         and resource == "memory"
@@ -397,6 +246,8 @@ def validate_allocation(
         )
     if not _is_whole(alloc.limit):
         errors["limit"] = f"Limit must be a whole number of {unit}, or -1 for unlimited."
+    elif alloc.limit > MAX_AMOUNT:
+        errors["limit"] = f"Limit must be -1 (unlimited) or at most {MAX_AMOUNT} {unit}."
     elif alloc.limit != UNLIMITED and (
         alloc.limit < 0 or (reservation_ok and alloc.limit < alloc.reservation)
     ):
@@ -408,8 +259,12 @@ def validate_allocation(
         errors["shares_level"] = (
             f"Unknown shares level {alloc.shares_level!r}: choose low, normal, high or custom."
         )
-    elif alloc.shares_level == "custom" and not (_is_whole(alloc.shares) and alloc.shares > 0):
-        errors["shares"] = "Custom shares need a positive whole number of shares."
+    elif alloc.shares_level == "custom" and not (
+        _is_whole(alloc.shares) and 0 < alloc.shares <= MAX_AMOUNT
+    ):
+        errors["shares"] = (
+            f"Custom shares need a positive whole number of shares, at most {MAX_AMOUNT}."
+        )
     return errors
 
 

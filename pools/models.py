@@ -2,7 +2,13 @@
 
 from django.db import models
 
-from hostsim.models import NAME_MAX_LENGTH, Host, ResourceAllocation, name_validator
+from hostsim.models import (
+    NAME_MAX_LENGTH,
+    Host,
+    ResourceAllocation,
+    name_validator,
+    no_control_characters,
+)
 
 
 class ResourcePool(ResourceAllocation):
@@ -10,7 +16,9 @@ class ResourcePool(ResourceAllocation):
     parent = models.ForeignKey(
         "self", on_delete=models.PROTECT, related_name="children", null=True, blank=True
     )
-    name = models.CharField(max_length=NAME_MAX_LENGTH, validators=[name_validator])
+    name = models.CharField(
+        max_length=NAME_MAX_LENGTH, validators=[name_validator, no_control_characters]
+    )
     cpu_expandable = models.BooleanField("CPU expandable reservation", default=True)
     mem_expandable = models.BooleanField("Memory expandable reservation", default=True)
     is_root = models.BooleanField(default=False, editable=False)
@@ -21,7 +29,9 @@ class ResourcePool(ResourceAllocation):
             models.UniqueConstraint(
                 fields=["host"], condition=models.Q(is_root=True), name="one_root_pool_per_host"
             ),
-            models.UniqueConstraint(fields=["parent", "name"], name="unique_pool_name_among_siblings"),
+            models.UniqueConstraint(
+                fields=["parent", "name"], name="unique_pool_name_among_siblings"
+            ),
         ]
 
     def __str__(self) -> str:

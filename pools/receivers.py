@@ -13,7 +13,8 @@ from hostsim.runtime import SampleRow
 from hostsim.signals import samples_written
 from pools.models import ResourcePool
 
-# Counters that add up over VMs; percentages (mem.usage, lab.mmu.overhead) do not.
+# Counters that add up over VMs; percentages (mem.usage, lab.mmu.overhead) and rates do not
+# need to. The counter catalogue (dashboard.counters) lists these, and only these, for pools.
 POOL_COUNTERS = (
     "mem.granted",
     "mem.consumed",
@@ -23,6 +24,8 @@ POOL_COUNTERS = (
     "mem.overhead",
     "mem.vmmemctl",
     "mem.swapped",
+    "mem.compressed",
+    "mem.entitlement",
 )
 
 

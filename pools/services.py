@@ -19,6 +19,7 @@ from dataclasses import replace
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
+from hostsim import engine
 from hostsim.models import NAME_MAX_LENGTH, Host, PowerState, SharesLevel, VirtualMachine
 from pools import admission
 from pools.admission import Allocation, Decision, PoolNode, TreeSnapshot, VmNode
@@ -26,18 +27,16 @@ from pools.errors import AdmissionDenied, InvalidOperation, ManagedObjectNotFoun
 from pools.models import ResourcePool
 from pools.shares import share_value
 from pools.signals import inventory_changed
+from pools.tree import simulation_document
 
-# Memory the VMkernel keeps for itself before VMs get any (our model: fixed part plus 1.5% of the
-# host, in the range ESXi reports as "system" memory on the host's Resource Allocation tab).
-VMKERNEL_FIXED_MB = 512
-VMKERNEL_FRACTION = 0.015
 RESOURCES = ("cpu", "memory")
 FIELD_PREFIX = {"cpu": "cpu", "memory": "mem"}  # model fields: cpu_reservation, mem_reservation, ...
 
 
 def capacity_for_vms(host: Host) -> dict[str, int]:
-    """What the root pool may hand out: the host's capacity less what the hypervisor keeps."""
-    vmkernel_mb = VMKERNEL_FIXED_MB + int(host.memory_mb * VMKERNEL_FRACTION)
+    """What the root pool may hand out: the host's capacity less what the VMkernel keeps (the
+    engine's model, so what admission promises is what the simulation has)."""
+    vmkernel_mb = engine.vmkernel_reserved_mb(host.memory_mb)
     return {"cpu": host.cpu_mhz, "memory": max(0, host.memory_mb - vmkernel_mb)}
 
 
@@ -124,7 +123,21 @@ def _enforce(decision: Decision) -> None:
     raise InvalidOperation(decision.message, dict(decision.fields))
 
 
+def _publish_tree(host_id: int) -> None:
+    """Hand the host's tree to the simulation when it changed: Host.resource_tree, with a new
+    host config version, which the runtime applies at its next tick (hostsim never reads pools)."""
+    try:
+        document = simulation_document(snapshot(host_id))
+    except ValueError:  # the host went with this change (delete_host): nothing to simulate
+        return
+    changed = Host.objects.filter(pk=host_id).exclude(resource_tree=document)
+    changed.update(resource_tree=document, config_version=F("config_version") + 1)
+
+
 def _announce(host_id: int) -> None:
+    """Step 4 of every change: the simulation gets the new tree, and after commit the
+    dashboard hears of the change."""
+    _publish_tree(host_id)
     transaction.on_commit(lambda: inventory_changed.send(sender=ResourcePool, host_id=host_id))
 
 
@@ -151,6 +164,11 @@ def _check_name(name: str, field: str = "name") -> str:
         raise InvalidOperation(
             f"Names are at most {NAME_MAX_LENGTH} characters.",
             {field: f"Ensure this value has at most {NAME_MAX_LENGTH} characters."},
+        )
+    if any(ord(character) < 32 or ord(character) == 127 for character in name):
+        raise InvalidOperation(
+            "Names cannot contain control characters.",
+            {field: "Names cannot contain control characters."},
         )
     return name
 
@@ -190,8 +208,17 @@ def _save_host(host: Host) -> None:
         ) from None
 
 
+def _own_settings(current: dict, changes: dict) -> dict:
+    """The host's advanced settings after `changes`, keeping only what differs from ESXi's
+    defaults (a setting the engine gains later then starts at its default everywhere)."""
+    defaults = engine.default_settings()
+    merged = {**current, **changes}
+    return {name: value for name, value in merged.items() if defaults.get(name, object()) != value}
+
+
 @transaction.atomic
 def create_host(**fields) -> Host:
+    fields["advanced_settings"] = _own_settings({}, fields.get("advanced_settings") or {})
     host = Host(**fields)
     host.full_clean()
     _save_host(host)
@@ -228,7 +255,8 @@ def delete_host(host: Host) -> None:
 
 @transaction.atomic
 def update_host(host: Host, **changes) -> Host:
-    """Change a host's capacity, MMU support or TPS settings; the root pool follows capacity."""
+    """Change a host's capacity, MMU support or advanced settings (`advanced_settings` is a
+    partial mapping of ESXi names); the root pool follows capacity."""
     tree = _locked_snapshot(host.pk)
     locked = _locked_host(host)
     rebuilt = sorted(name for name in HARDWARE_FIELDS if name in changes and changes[name] != getattr(locked, name))
@@ -242,6 +270,8 @@ def update_host(host: Host, **changes) -> Host:
             {name: f"Can only change while every VM on the host is powered off (still on: {names})." for name in rebuilt},
         )
     for name, value in changes.items():
+        if name == "advanced_settings":
+            value = _own_settings(locked.advanced_settings, value)
         setattr(locked, name, value)
     locked.full_clean()
     if not locked.hardware_mmu:
@@ -377,7 +407,10 @@ def move_into(
 
 # --- virtual machines ----------------------------------------------------------------------------
 
-VM_SETTINGS = ("name", "memory_mb", "vcpus", "guest_os", "workload", "mmu_mode", "pshare_enabled", "pshare_salt")
+VM_SETTINGS = (
+    "name", "memory_mb", "vcpus", "guest_os", "workload", "mmu_mode", "pshare_enabled", "pshare_salt",
+    "balloon_driver",
+)
 NEEDS_POWER_OFF = ("memory_mb", "vcpus", "guest_os")  # no hot-add in the lab, as vSphere's default
 
 

@@ -45,7 +45,10 @@ def redis_url() -> str:
     try:
         get_redis().ping()
     except Exception as exc:
-        pytest.skip(f"needs a Redis at REDIS_URL={settings.REDIS_URL} ({exc}); run the suite with ./lab test")
+        pytest.skip(
+            f"needs a Redis at REDIS_URL={settings.REDIS_URL} ({exc}); "
+            "run the suite with ./lab test"
+        )
     return settings.REDIS_URL
 
 

@@ -48,6 +48,7 @@ def child_env(**extra: str) -> dict[str, str]:
         SIM_SPEED=TEST_SIM_SPEED,
         PYTHONUNBUFFERED="1",
     )
+    env.setdefault("UVICORN_TIMEOUT_KEEP_ALIVE", "300")  # as ./lab sets it: SOAP clients idle
     env.update(extra)
     return env
 
@@ -60,7 +61,12 @@ class Child:
         self.log = log_dir / f"{name}.log"
         self._log_file = self.log.open("w")
         self.process = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def alive(self) -> bool:
@@ -111,21 +117,46 @@ class CeleryWorkers:
         nodename = f"{name or 'w' + uuid.uuid4().hex[:6]}@{socket.gethostname()}"
         child = Child(
             f"worker-{nodename.split('@')[0]}-{len(self.children)}",
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "-n", nodename,
-             "--loglevel=INFO", "--without-mingle", "--without-gossip"],
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--pool=solo",
+                "-n",
+                nodename,
+                "--loglevel=INFO",
+                "--without-mingle",
+                "--without-gossip",
+            ],
             {**self.env, **extra_env},
             self.log_dir,
         )
         self.children.append(child)
-        wait_until(lambda: nodename in live_workers() or not child.alive(), 60, f"worker {nodename} did not start")
+        wait_until(
+            lambda: nodename in live_workers() or not child.alive(),
+            60,
+            f"worker {nodename} did not start",
+        )
         assert child.alive(), child.output()
         return child, nodename
 
     def start_beat(self) -> Child:
         child = Child(
             f"beat-{len(self.children)}",
-            [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel=INFO",
-             "-s", str(self.log_dir / f"beat-schedule-{len(self.children)}")],
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "beat",
+                "--loglevel=INFO",
+                "-s",
+                str(self.log_dir / f"beat-schedule-{len(self.children)}"),
+            ],
             self.env,
             self.log_dir,
         )
@@ -142,8 +173,17 @@ def start_web(log_dir: Path) -> tuple[Child, str]:
     port = free_port()
     web = Child(
         "web",
-        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-         "--port", str(port), "--no-access-log"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "config.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+        ],
         child_env(),
         log_dir,
     )

@@ -26,7 +26,10 @@ def _flatten(detail) -> str:
 
 def _field_messages(detail) -> dict:
     if isinstance(detail, dict):
-        return {key: _field_messages(value) if isinstance(value, dict) else _flatten(value) for key, value in detail.items()}
+        return {
+            key: _field_messages(value) if isinstance(value, dict) else _flatten(value)
+            for key, value in detail.items()
+        }
     return {"non_field_errors": _flatten(detail)}
 
 
@@ -43,10 +46,8 @@ _API_FIELDS = {
     "resource_pool": ("resourcePool",),
     "hardware_mmu": ("hardwareMmu",),
     "cpu_mhz": ("cpuMhz",),
-    "share_scan_time": ("advancedSettings", "Mem.ShareScanTime"),
-    "share_scan_ghz": ("advancedSettings", "Mem.ShareScanGHz"),
-    "share_rate_max": ("advancedSettings", "Mem.ShareRateMax"),
-    "share_force_salting": ("advancedSettings", "Mem.ShareForceSalting"),
+    "advanced_settings": ("advancedSettings",),
+    "balloon_driver": ("balloonDriver",),
 }
 _ALLOCATIONS = {"cpu": "cpuAllocation", "memory": "memoryAllocation"}
 _ALLOCATION_PARTS = {
@@ -105,6 +106,10 @@ def exception_handler(exc, context):
         return _bad_request(f"Malformed request body: {exc.detail}", {})
     response = drf_exception_handler(exc, context)
     if response is not None:
-        detail = response.data.get("detail", response.data) if isinstance(response.data, dict) else response.data
+        detail = (
+            response.data.get("detail", response.data)
+            if isinstance(response.data, dict)
+            else response.data
+        )
         response.data = {"error": _flatten(detail)}
     return response

@@ -10,18 +10,17 @@ import math
 
 from rest_framework import serializers
 
+from hostsim import engine
 from hostsim.models import (
     GUEST_OS_CHOICES,
     MMU_MODE_CHOICES,
-    SHARE_RATE_MAX_RANGE,
-    SHARE_SCAN_GHZ_RANGE,
-    SHARE_SCAN_TIME_RANGE,
+    NAME_MAX_LENGTH,
     WORKLOAD_CHOICES,
     Host,
     VirtualMachine,
 )
 from pools import services
-from pools.admission import Allocation
+from pools.admission import MAX_AMOUNT, Allocation
 from pools.models import ResourcePool
 from pools.services import allocation_of
 
@@ -30,6 +29,20 @@ SHARE_LEVELS = ("low", "normal", "high", "custom")
 
 # BigAutoField: a larger id cannot even be looked up (SQLite raises OverflowError).
 MAX_ID = 2**63 - 1
+
+
+def _bounds(model, name: str) -> dict[str, int]:
+    """min_value and max_value of a model field, from its validators: the API refuses what the
+    model refuses (and the model's bounds are the engine's, hostsim.models)."""
+    bounds = {}
+    for validator in model._meta.get_field(name).validators:
+        if validator.code in ("min_value", "max_value"):
+            bounds[validator.code] = validator.limit_value
+    return bounds
+
+
+def _max_length(model, name: str) -> int:
+    return model._meta.get_field(name).max_length
 
 
 class StrictSerializer(serializers.Serializer):
@@ -128,14 +141,14 @@ class StrictPrimaryKey(serializers.PrimaryKeyRelatedField):
 
 class SharesSerializer(StrictSerializer):
     level = StrictChoice(choices=SHARE_LEVELS)
-    shares = StrictInteger(min_value=0, max_value=2**31 - 1, required=False)
+    shares = StrictInteger(min_value=0, max_value=MAX_AMOUNT, required=False)
 
 
 class AllocationSerializer(StrictSerializer):
     """ResourceAllocationInfo. On input, omitted parts keep their current values."""
 
-    reservation = StrictInteger(min_value=0, max_value=2**31 - 1, required=False)
-    limit = StrictInteger(min_value=-1, max_value=2**31 - 1, required=False)
+    reservation = StrictInteger(min_value=0, max_value=MAX_AMOUNT, required=False)
+    limit = StrictInteger(min_value=-1, max_value=MAX_AMOUNT, required=False)
     expandableReservation = StrictBoolean(required=False)
     shares = SharesSerializer(required=False)
 
@@ -163,44 +176,64 @@ class AllocationSerializer(StrictSerializer):
 
 
 class AdvancedSettingsSerializer(StrictSerializer):
-    """The ESXi advanced settings of transparent page sharing, by their ESXi names."""
+    """ESXi's Mem.* advanced settings by their ESXi names, with the engine's ranges; a PATCH
+    may send any of them, the rest keep their values."""
 
     def get_fields(self):
-        # Each source is the model field: a source defaults to the field name, and DRF reads the
-        # dots in "Mem.ShareScanTime" as a path, which would nest the value out of reach.
+        # DRF would read the dots in "Mem.ShareScanTime" as a source path, so each value is
+        # validated under its own name in to_internal_value; the host answers with host.settings.
         return {
-            "Mem.ShareScanTime": StrictInteger(source="share_scan_time", min_value=SHARE_SCAN_TIME_RANGE[0], max_value=SHARE_SCAN_TIME_RANGE[1], required=False),
-            "Mem.ShareScanGHz": StrictInteger(source="share_scan_ghz", min_value=SHARE_SCAN_GHZ_RANGE[0], max_value=SHARE_SCAN_GHZ_RANGE[1], required=False),
-            "Mem.ShareRateMax": StrictInteger(source="share_rate_max", min_value=SHARE_RATE_MAX_RANGE[0], max_value=SHARE_RATE_MAX_RANGE[1], required=False),
-            "Mem.ShareForceSalting": StrictChoice(
-                source="share_force_salting", choices=[0, 1, 2], required=False
-            ),
+            name: StrictInteger(
+                min_value=setting.minimum, max_value=setting.maximum, required=False
+            )
+            for name, setting in engine.ADVANCED_SETTINGS.items()
         }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Expected an object of settings."]}
+            )
+        errors = {name: ["Unknown setting."] for name in sorted(set(data) - set(self.fields))}
+        clean = {}
+        for name in sorted(set(data) & set(self.fields)):
+            try:
+                clean[name] = self.fields[name].run_validation(data[name])
+            except serializers.ValidationError as exc:
+                errors[name] = exc.detail
+        if errors:
+            raise serializers.ValidationError(errors)
+        return clean
 
 
 class HostSerializer(StrictSerializer):
     read_only_hints = {"rootPool": "every host has its own root pool, made with it"}
 
     id = serializers.IntegerField(read_only=True)
-    name = StrictChar(max_length=80)
-    memoryMB = StrictInteger(source="memory_mb", min_value=1024, max_value=4 * 1024 * 1024)
-    cpuMhz = StrictInteger(source="cpu_mhz", min_value=1000, max_value=1_000_000)
+    name = StrictChar(max_length=NAME_MAX_LENGTH)
+    memoryMB = StrictInteger(source="memory_mb", **_bounds(Host, "memory_mb"))
+    cpuMhz = StrictInteger(source="cpu_mhz", **_bounds(Host, "cpu_mhz"))
     hardwareMmu = StrictBoolean(source="hardware_mmu", required=False)
     advancedSettings = AdvancedSettingsSerializer(required=False)
     rootPool = serializers.SerializerMethodField()
     seed = StrictInteger(min_value=0, max_value=2**31 - 1, required=False)
 
     def get_rootPool(self, host: Host) -> int | None:
-        return ResourcePool.objects.filter(host=host, is_root=True).values_list("pk", flat=True).first()
+        return (
+            ResourcePool.objects.filter(host=host, is_root=True)
+            .values_list("pk", flat=True)
+            .first()
+        )
 
     def to_representation(self, host):
         data = super().to_representation(host)
-        data["advancedSettings"] = host.advanced_settings
+        data["advancedSettings"] = host.settings
         return data
 
     def model_changes(self) -> dict:
         data = dict(self.validated_data)
-        data.update(data.pop("advancedSettings", {}))  # already keyed by model field (see sources)
+        if "advancedSettings" in data:
+            data["advanced_settings"] = data.pop("advancedSettings")
         return data
 
 
@@ -211,7 +244,7 @@ class PoolSerializer(StrictSerializer):
     }
 
     id = serializers.IntegerField(read_only=True)
-    name = StrictChar(max_length=80)
+    name = StrictChar(max_length=NAME_MAX_LENGTH)
     parent = StrictPrimaryKey(queryset=ResourcePool.objects.all())
     host = serializers.IntegerField(source="host_id", read_only=True)
     cpuAllocation = AllocationSerializer(required=False)
@@ -228,8 +261,12 @@ class PoolSerializer(StrictSerializer):
     def to_representation(self, pool):
         data = super().to_representation(pool)
         data["parent"] = pool.parent_id
-        data["cpuAllocation"] = AllocationSerializer.represent(allocation_of(pool, "cpu"), pool=True)
-        data["memoryAllocation"] = AllocationSerializer.represent(allocation_of(pool, "memory"), pool=True)
+        data["cpuAllocation"] = AllocationSerializer.represent(
+            allocation_of(pool, "cpu"), pool=True
+        )
+        data["memoryAllocation"] = AllocationSerializer.represent(
+            allocation_of(pool, "memory"), pool=True
+        )
         return data
 
 
@@ -237,11 +274,13 @@ class VmSerializer(StrictSerializer):
     read_only_hints = {"powerState": "use POST vms/{id}/power-on/ or power-off/"}
 
     id = serializers.IntegerField(read_only=True)
-    name = StrictChar(max_length=80)
+    name = StrictChar(max_length=NAME_MAX_LENGTH)
     host = StrictPrimaryKey(queryset=Host.objects.all(), source="host_obj")
     resourcePool = StrictPrimaryKey(queryset=ResourcePool.objects.all(), required=False)
-    memoryMB = StrictInteger(source="memory_mb", min_value=4, max_value=6 * 1024 * 1024, required=False)
-    numCPUs = StrictInteger(source="vcpus", min_value=1, max_value=768, required=False)
+    memoryMB = StrictInteger(
+        source="memory_mb", **_bounds(VirtualMachine, "memory_mb"), required=False
+    )
+    numCPUs = StrictInteger(source="vcpus", **_bounds(VirtualMachine, "vcpus"), required=False)
     guestOS = StrictChoice(
         source="guest_os", choices=[c for c, _ in GUEST_OS_CHOICES], required=False
     )
@@ -250,7 +289,13 @@ class VmSerializer(StrictSerializer):
         source="mmu_mode", choices=[c for c, _ in MMU_MODE_CHOICES], required=False
     )
     pshareEnabled = StrictBoolean(source="pshare_enabled", required=False)
-    pshareSalt = StrictChar(source="pshare_salt", max_length=64, allow_blank=True, required=False)
+    pshareSalt = StrictChar(
+        source="pshare_salt",
+        max_length=_max_length(VirtualMachine, "pshare_salt"),
+        allow_blank=True,
+        required=False,
+    )
+    balloonDriver = StrictBoolean(source="balloon_driver", required=False)
     powerState = serializers.CharField(source="power_state", read_only=True)
     cpuAllocation = AllocationSerializer(required=False)
     memoryAllocation = AllocationSerializer(required=False)
@@ -268,15 +313,28 @@ class VmSerializer(StrictSerializer):
             "mmuMode": vm.mmu_mode,
             "pshareEnabled": vm.pshare_enabled,
             "pshareSalt": vm.pshare_salt,
+            "balloonDriver": vm.balloon_driver,
             "powerState": vm.power_state,
             "cpuAllocation": AllocationSerializer.represent(allocation_of(vm, "cpu"), pool=False),
-            "memoryAllocation": AllocationSerializer.represent(allocation_of(vm, "memory"), pool=False),
+            "memoryAllocation": AllocationSerializer.represent(
+                allocation_of(vm, "memory"), pool=False
+            ),
         }
 
 
 class MoveIntoSerializer(StrictSerializer):
-    vms = serializers.ListField(child=StrictInteger(min_value=1, max_value=MAX_ID), required=False, default=list, max_length=1000)
-    pools = serializers.ListField(child=StrictInteger(min_value=1, max_value=MAX_ID), required=False, default=list, max_length=1000)
+    vms = serializers.ListField(
+        child=StrictInteger(min_value=1, max_value=MAX_ID),
+        required=False,
+        default=list,
+        max_length=1000,
+    )
+    pools = serializers.ListField(
+        child=StrictInteger(min_value=1, max_value=MAX_ID),
+        required=False,
+        default=list,
+        max_length=1000,
+    )
 
     def validate(self, data):
         if not data["vms"] and not data["pools"]:

@@ -29,7 +29,10 @@ _STATS_PARAMETERS = [
         ),
     ),
     OpenApiParameter(
-        "interval", int, enum=list(INTERVALS), description="Sample interval in seconds (default 20)."
+        "interval",
+        int,
+        enum=list(INTERVALS),
+        description="Sample interval in seconds (default 20).",
     ),
     OpenApiParameter(
         "start", OpenApiTypes.DATETIME, description="Exclusive start (ISO 8601; naive means UTC)."

@@ -85,7 +85,9 @@ class StrictJSONParser(JSONParser):
         try:
             json.dumps(data, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
-            raise ParseError("JSON parse error - strings must be Unicode text (a lone surrogate was sent).") from None
+            raise ParseError(
+                "JSON parse error - strings must be Unicode text (a lone surrogate was sent)."
+            ) from None
         return data
 
 
@@ -127,7 +129,12 @@ def _allocations(data: dict, current) -> dict:
     }
 
 
-class HostViewSet(StatsActionMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
+class HostViewSet(
+    StatsActionMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.ReadOnlyModelViewSet,
+):
     queryset = Host.objects.all()
     serializer_class = s.HostSerializer
     parser_classes = PARSERS
@@ -137,7 +144,9 @@ class HostViewSet(StatsActionMixin, mixins.CreateModelMixin, mixins.UpdateModelM
         serializer.instance = services.create_host(**serializer.model_changes())
 
     def perform_update(self, serializer):
-        serializer.instance = services.update_host(serializer.instance, **serializer.model_changes())
+        serializer.instance = services.update_host(
+            serializer.instance, **serializer.model_changes()
+        )
 
     @extend_schema(request=s.AdvanceSerializer, responses={200: dict, 202: dict, 409: dict})
     @action(detail=True, methods=["get", "post"])
@@ -149,21 +158,41 @@ class HostViewSet(StatsActionMixin, mixins.CreateModelMixin, mixins.UpdateModelM
             return jobs.recent_jobs(host.pk, request)
         seconds = _valid(s.AdvanceSerializer, request).validated_data["seconds"]
         if seconds > settings.SIM_ADVANCE_MAX_SECONDS:
-            raise ValidationError({"seconds": [f"At most {settings.SIM_ADVANCE_MAX_SECONDS} simulated seconds at once."]})
+            raise ValidationError(
+                {
+                    "seconds": [
+                        f"At most {settings.SIM_ADVANCE_MAX_SECONDS} simulated seconds at once."
+                    ]
+                }
+            )
         try:
             job = fastforward.request_advance(host.pk, seconds, request.user.get_username())
         except runtime.AdvanceConflict as exc:
             return jobs.conflict_response(exc.job, request)
         return jobs.job_response(fastforward.wait_briefly(job), request, created=True)
 
-    @extend_schema(operation_id="hosts_advance_job_retrieve", request=None, responses={200: dict, 202: dict})
-    @action(detail=True, methods=["get"], url_path=r"advance/(?P<job_id>[0-9]{1,18})", url_name="advance-job")
+    @extend_schema(
+        operation_id="hosts_advance_job_retrieve", request=None, responses={200: dict, 202: dict}
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"advance/(?P<job_id>[0-9]{1,18})",
+        url_name="advance-job",
+    )
     def advance_job(self, request, pk=None, job_id=None):
         """One fast-forward job: state, progress and the simulated time reached."""
         return jobs.job_response(self._job(job_id), request)
 
-    @extend_schema(operation_id="hosts_advance_job_cancel", request=None, responses={200: dict, 202: dict})
-    @action(detail=True, methods=["post"], url_path=r"advance/(?P<job_id>[0-9]{1,18})/cancel", url_name="advance-cancel")
+    @extend_schema(
+        operation_id="hosts_advance_job_cancel", request=None, responses={200: dict, 202: dict}
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"advance/(?P<job_id>[0-9]{1,18})/cancel",
+        url_name="advance-cancel",
+    )
     def advance_cancel(self, request, pk=None, job_id=None):
         """Cancel a queued or running fast-forward; what it simulated so far stays stored."""
         return jobs.job_response(runtime.cancel_advance(self._job(job_id)), request)
@@ -187,7 +216,9 @@ class PoolViewSet(StatsActionMixin, viewsets.ModelViewSet):
         data = serializer.validated_data
         parent = data["parent"]
         allocations = _allocations(data, ResourcePool())
-        serializer.instance = services.create_pool(parent, data["name"], allocations.get("cpu"), allocations.get("memory"))
+        serializer.instance = services.create_pool(
+            parent, data["name"], allocations.get("cpu"), allocations.get("memory")
+        )
 
     def perform_update(self, serializer):
         data = serializer.validated_data
@@ -195,7 +226,12 @@ class PoolViewSet(StatsActionMixin, viewsets.ModelViewSet):
         if "parent" in data and data["parent"].pk != pool.parent_id:
             raise ValidationError({"parent": ["Use move-into on the new parent to move a pool."]})
         allocations = _allocations(data, pool)
-        serializer.instance = services.update_pool(pool, name=data.get("name"), cpu=allocations.get("cpu"), memory=allocations.get("memory"))
+        serializer.instance = services.update_pool(
+            pool,
+            name=data.get("name"),
+            cpu=allocations.get("cpu"),
+            memory=allocations.get("memory"),
+        )
 
     def get_serializer(self, *args, **kwargs):
         if kwargs.get("partial") is None and self.action == "update":
@@ -224,9 +260,7 @@ class VmViewSet(StatsActionMixin, viewsets.ModelViewSet):
     parser_classes = PARSERS
     stats_entity_kind = "vm"
 
-    SETTINGS = {"name": "name", "memory_mb": "memory_mb", "vcpus": "vcpus", "guest_os": "guest_os",
-                "workload": "workload", "mmu_mode": "mmu_mode", "pshare_enabled": "pshare_enabled",
-                "pshare_salt": "pshare_salt"}
+    SETTINGS = services.VM_SETTINGS
 
     def get_serializer(self, *args, **kwargs):
         if self.action == "update":
@@ -239,17 +273,26 @@ class VmViewSet(StatsActionMixin, viewsets.ModelViewSet):
     def perform_create(self, serializer):
         data = serializer.validated_data
         serializer.instance = services.create_vm(
-            data["host_obj"], pool=data.get("resourcePool"), **_allocations(data, VirtualMachine()), **self._settings(data)
+            data["host_obj"],
+            pool=data.get("resourcePool"),
+            **_allocations(data, VirtualMachine()),
+            **self._settings(data),
         )
 
     def perform_update(self, serializer):
         data = serializer.validated_data
         vm = serializer.instance
         if "host_obj" in data and data["host_obj"].pk != vm.host_id:
-            raise ValidationError({"host": ["A VM cannot change host here (no vMotion in the lab)."]})
+            raise ValidationError(
+                {"host": ["A VM cannot change host here (no vMotion in the lab)."]}
+            )
         if "resourcePool" in data and data["resourcePool"].pk != vm.resource_pool_id:
-            raise ValidationError({"resourcePool": ["Use move-into on the target pool to move a VM."]})
-        serializer.instance = services.reconfigure_vm(vm, **_allocations(data, vm), **self._settings(data))
+            raise ValidationError(
+                {"resourcePool": ["Use move-into on the target pool to move a VM."]}
+            )
+        serializer.instance = services.reconfigure_vm(
+            vm, **_allocations(data, vm), **self._settings(data)
+        )
 
     def perform_destroy(self, vm):
         services.delete_vm(vm)
@@ -272,8 +315,16 @@ class VmViewSet(StatsActionMixin, viewsets.ModelViewSet):
         vm = self.get_object()
         data = _valid(s.GuestOperationSerializer, request).validated_data
         amount = data["fraction"] if data["action"] == "write" else data["mb"]
-        operation = services.request_guest_operation(vm, data["action"], amount, request.user.get_username())
+        operation = services.request_guest_operation(
+            vm, data["action"], amount, request.user.get_username()
+        )
         return Response(
-            {"id": operation.pk, "vm": vm.pk, "action": operation.action, "amount": operation.amount, "status": "queued"},
+            {
+                "id": operation.pk,
+                "vm": vm.pk,
+                "action": operation.action,
+                "amount": operation.amount,
+                "status": "queued",
+            },
             status=status.HTTP_202_ACCEPTED,
         )

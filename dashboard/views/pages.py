@@ -10,7 +10,7 @@ gather what the templates show; live numbers come later over the websocket.
 import re
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, JsonResponse
+from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -18,17 +18,18 @@ from django.views.decorators.http import require_safe
 
 from dashboard.counters import catalogue_json, overview_keys
 from dashboard.groups import Verdict, change_permission, check_access, view_permission
-from dashboard.stats import TIMESPAN_INTERVALS, StatsQuery, latest_sample_time, run_query
+from dashboard.stats import MAX_COUNTERS, StatsQuery, latest_sample_time, run_query
 from dashboard.views import summaries
+from hostsim import engine
+from hostsim.engine.advanced_settings import SHARE_FORCE_SALTING
 from hostsim.models import (
-    INTERVAL_RETENTION,
     MMU_MODE_CHOICES,
     REALTIME_INTERVAL,
-    SHARE_RATE_MAX_RANGE,
-    SHARE_SCAN_GHZ_RANGE,
-    SHARE_SCAN_TIME_RANGE,
+    SALTING_CHOICES,
+    STATS_INTERVALS,
     Host,
     PowerState,
+    SharesLevel,
     VirtualMachine,
 )
 from pools.models import ResourcePool
@@ -90,9 +91,7 @@ def _object_context(request, kind: str, obj, tab: str) -> dict:
         "wsPath": f"/ws/perf/{kind}/{pk}/",
         "apiUrl": api,
         "statsUrl": f"{api}stats/",
-        "realtimeInterval": REALTIME_INTERVAL,
-        "retention": {str(interval): seconds for interval, seconds in INTERVAL_RETENTION.items()},
-        "timespans": TIMESPAN_INTERVALS,
+        "intervals": [interval._asdict() for interval in STATS_INTERVALS],  # finest first
     }
     host_id = pk if kind == "host" else obj.host_id
     clock = latest_sample_time("host", host_id, REALTIME_INTERVAL)
@@ -111,23 +110,34 @@ def _object_context(request, kind: str, obj, tab: str) -> dict:
         "crumbs": _path(obj),
         "summary_url": reverse(f"dashboard:{kind}", args=[pk]),
         "performance_url": reverse(f"dashboard:{kind}-performance", args=[pk]),
+        "memory_map_url": reverse(f"dashboard:{kind}-memory-map", args=[pk]) if kind != "pool" else None,
         "can_change": request.user.has_perm(change_permission(kind)),
         "page": page,
     }
 
 
+def _settings_rows(host: Host, group: dict) -> list[tuple]:
+    """(name, value, minimum, maximum, description) of each number setting of `group`; the
+    salting setting is a choice, shown on its own."""
+    current = host.settings
+    return [
+        (name, current[name], setting.minimum, setting.maximum, setting.description)
+        for name, setting in group.items()
+        if name != SHARE_FORCE_SALTING
+    ]
+
+
 def _lab_context(kind: str, obj) -> dict:
     if kind == "vm":
-        return {"mmu_modes": MMU_MODE_CHOICES}
+        return {"mmu_modes": MMU_MODE_CHOICES, "shares_levels": SharesLevel.choices}
     if kind == "host":
         return {
-            "tps_settings": [
-                ("Mem.ShareScanTime", obj.share_scan_time, *SHARE_SCAN_TIME_RANGE, "minutes to scan each VM once"),
-                ("Mem.ShareScanGHz", obj.share_scan_ghz, *SHARE_SCAN_GHZ_RANGE, "MB/s per GHz of host CPU; 0 turns sharing off"),
-                ("Mem.ShareRateMax", obj.share_rate_max, *SHARE_RATE_MAX_RANGE, "pages/s per VM at most"),
+            "setting_groups": [
+                ("Transparent page sharing", _settings_rows(obj, engine.TPS_SETTINGS)),
+                ("Memory under contention", _settings_rows(obj, engine.CONTENTION_SETTINGS)),
             ],
-            "salting": obj.share_force_salting,
-            "salting_choices": Host._meta.get_field("share_force_salting").choices,
+            "salting": obj.settings[SHARE_FORCE_SALTING],
+            "salting_choices": SALTING_CHOICES,
             "fast_forward_choices": FAST_FORWARD_CHOICES,
             # The newest job, so a reload keeps showing a running fast-forward's progress.
             "advance_job": obj.advance_jobs.first(),
@@ -166,9 +176,11 @@ def inventory_tree(request):
 @require_safe
 @never_cache
 def inventory_header(request, kind, pk):
-    """The object header's icon and state badge, for a tab to refresh after an inventory message."""
-    header = _header(kind, _visible(request, kind, pk))
-    return JsonResponse({"icon": header["icon"], "state": header["state"], "stateOn": header["state_on"]})
+    """The object header alone (icon, location, name, state badge), rendered by the partial every
+    object page includes, for a tab to swap in after an inventory message."""
+    obj = _visible(request, kind, pk)
+    context = {"obj": obj, "header": _header(kind, obj), "crumbs": _path(obj)}
+    return render(request, "dashboard/_object_header.html", context)
 
 
 # --------------------------------------------------------------------------- summaries
@@ -179,12 +191,17 @@ def host_summary(request, pk):
     host = _visible(request, "host", pk)
     root = ResourcePool.objects.filter(host=host, is_root=True).first()
     context = _object_context(request, "host", host, "summary")
+    usage = summaries.host_usage(host)
+    contention = summaries.vm_contention(host)
+    vms = list(VirtualMachine.objects.filter(host=host).order_by("name"))
     context.update(
-        usage=summaries.host_usage(host),
+        usage=usage,
+        memory_state=summaries.memory_state(host, usage),
+        vm_rows=[(vm, contention.get(vm.pk)) for vm in vms],
         root_pool=root,
         root_allocation=summaries.allocation_rows(root) if root else [],
         root_runtime=summaries.pool_runtime(root) if root else None,
-        vms=VirtualMachine.objects.filter(host=host).order_by("name"),
+        vms=vms,
         **_lab_context("host", host),
     )
     return render(request, "dashboard/host_summary.html", context)
@@ -193,13 +210,16 @@ def host_summary(request, pk):
 @require_safe
 def pool_summary(request, pk):
     pool = _visible(request, "pool", pk)
+    contention = summaries.vm_contention(pool.host)
     context = _object_context(request, "pool", pool, "summary")
     context.update(
         allocation=summaries.allocation_rows(pool),
         runtime=summaries.pool_runtime(pool),
         memory=summaries.pool_memory(pool),
         child_pools=pool.children.order_by("name"),
-        child_vms=pool.vms.order_by("name"),
+        child_vms=[
+            (vm, contention.get(vm.pk)) for vm in pool.vms.order_by("name")
+        ],
         host_usage=summaries.host_usage(pool.host),
     )
     return render(request, "dashboard/pool_summary.html", context)
@@ -232,6 +252,7 @@ def _performance(request, kind: str, pk: int):
     page = context["page"]
     page["view"] = view
     page["counters"] = catalogue_json(kind)
+    page["maxCounters"] = MAX_COUNTERS
     page["overview"] = overview_keys(kind)
     context.update(
         view=view,

@@ -7,7 +7,10 @@ stored in KB like the vSphere API).
 from dataclasses import dataclass
 
 from dashboard.stats import latest_tick, latest_values
-from hostsim.models import Host, VirtualMachine
+from hostsim import engine
+from hostsim.engine.advanced_settings import MEM_MIN_FREE_PCT
+from hostsim.engine.free_memory import STATE_THRESHOLDS
+from hostsim.models import Host, HostView, VirtualMachine
 from pools import admission, services
 from pools.models import ResourcePool
 from pools.shares import share_value
@@ -130,6 +133,52 @@ def vm_memory(vm: VirtualMachine) -> dict:
         "overhead": mb(values.get("mem.overhead")),
         "unmapped": None if granted is None else max(0.0, configured - granted),
         "mmu_overhead": values.get("lab.mmu.overhead"),
+        "entitlement": mb(values.get("mem.entitlement")),
+        "balloon": mb(values.get("mem.vmmemctl")),
+        "swapped": mb(values.get("mem.swapped")),
+        "compressed": mb(values.get("mem.compressed")),
+        "latency": None if values.get("mem.latency") is None else values["mem.latency"] / 100,
+    }
+
+
+# What each free memory state adds, as the host enters it (DESIGN.md 4b, hostsim.engine.free_memory).
+STATE_ACTIONS = {
+    "high": "Large pages are broken below 4x minFree; page sharing works at its normal pace.",
+    "clear": "Page sharing is called actively: every VM is scanned at Mem.ShareRateMax.",
+    "soft": "The balloon drivers inflate in VMs above their entitlement.",
+    "hard": "Ballooning stops; pages are compressed or swapped by the host.",
+    "low": "VMs above their entitlement stall until the host frees memory for them.",
+}
+
+
+def memory_state(host: Host, usage: dict) -> dict:
+    """The host's free memory state with its thresholds, in MB, from the newest sample."""
+    ts, values = latest_values("host", host.pk)
+    min_free_pct = host.settings[MEM_MIN_FREE_PCT]
+    min_free = engine.min_free_mb(host.memory_mb, min_free_pct)
+    state = values.get("mem.state")
+    begins = (4.0, *STATE_THRESHOLDS)  # "high" lists where large pages start breaking
+    return {
+        "ts": ts,
+        "state": None if state is None else engine.STATE_NAMES[int(state)],
+        "min_free": min_free,
+        "min_free_pct": min_free_pct,
+        "free": usage["free"],
+        "thresholds": [
+            {"name": name, "below": share * min_free, "share": share, "action": STATE_ACTIONS[name]}
+            for name, share in zip(engine.STATE_NAMES, begins, strict=True)
+        ],
+    }
+
+
+def vm_contention(host: Host) -> dict[int, dict]:
+    """Per VM of the host, from the newest tick: entitlement, balloon, swapped, compressed (MB)."""
+    _ts, rows = latest_tick(host.pk)
+    names = ("entitlement", "vmmemctl", "swapped", "compressed")
+    return {
+        entity_id: {name: mb(values.get(f"mem.{name}")) for name in names}
+        for (kind, entity_id), values in rows.items()
+        if kind == "vm"
     }
 
 
@@ -141,70 +190,33 @@ def pool_memory(pool: ResourcePool) -> dict:
 # --------------------------------------------------------------------------- esxtop
 
 
-@dataclass(frozen=True)
-class EsxtopVm:
-    id: int
-    name: str
-    memsz: float
-    grant: float
-    cnsm: float
-    shrd: float
-    zero: float
-    ovhd: float
-
-
 def esxtop(host: Host) -> dict:
-    """esxtop's memory screen (`m`) for one host, from its newest tick, in MB.
-
-    PMEM: total machine memory; vmk what the VMkernel itself uses (mem.sysUsage, or where a row
-    lacks it, host consumed minus what the VMs consume with their overhead); other the rest of
-    host consumed; free what is not consumed.
-    PSHARE: shared guest memory, the common frames backing it, and the saving between them.
-    """
-    ts, rows = latest_tick(host.pk)
-    host_values = rows.get(("host", host.pk), {})
-    vm_rows = {entity_id: values for (kind, entity_id), values in rows.items() if kind == "vm"}
-    configured = {
-        pk: (name, memory_mb)
-        for pk, name, memory_mb in VirtualMachine.objects.filter(pk__in=list(vm_rows)).values_list(
-            "pk", "name", "memory_mb"
-        )
-    }
-    vms = sorted(
-        (
-            EsxtopVm(
-                vm_id,
-                configured[vm_id][0],
-                float(configured[vm_id][1]),
-                mb(values.get("mem.granted", 0)),
-                mb(values.get("mem.consumed", 0)),
-                mb(values.get("mem.shared", 0)),
-                mb(values.get("mem.zero", 0)),
-                mb(values.get("mem.overhead", 0)),
-            )
-            for vm_id, values in vm_rows.items()
-            if vm_id in configured
-        ),
-        key=lambda row: (-row.cnsm, row.name),
-    )
-    total = mb(host_values["mem.totalCapacity"]) if "mem.totalCapacity" in host_values else float(host.memory_mb)
-    consumed = mb(host_values.get("mem.consumed", 0))
-    if "mem.sysUsage" in host_values:  # the engine reports the VMkernel's own use
-        vmk = mb(host_values["mem.sysUsage"])
-        other = max(0.0, consumed - vmk)
-    else:
-        other = sum(row.cnsm + row.ovhd for row in vms)
-        vmk = max(0.0, consumed - other)
-    shared = mb(host_values.get("mem.shared", 0))
-    common = mb(host_values.get("mem.sharedcommon", 0))
+    """esxtop's memory screen (`m`) for one host as the engine drew it at its newest tick
+    (hostsim.engine.counters.esxtop, stored with the tick as HostView), in MB; rows of VMs
+    deleted since are left out, heaviest consumers first."""
+    view = HostView.objects.filter(host=host).first()
+    if view is None:
+        return {"ts": None, "vms": []}
+    screen = view.esxtop
+    names = dict(VirtualMachine.objects.filter(host=host).values_list("pk", "name"))
+    vms = [
+        {
+            **row,
+            "name": names[row["id"]],
+            "swr": row["swr/s"],  # the template language cannot read "swr/s"
+            "sww": row["sww/s"],
+        }
+        for row in screen["vms"]
+        if row["id"] in names
+    ]
+    vms.sort(key=lambda row: (-row["consumed"], row["name"]))
+    swap = screen["SWAP"]
     return {
-        "ts": ts,
-        "pmem": {
-            "total": total,
-            "vmk": vmk,
-            "other": other,
-            "free": max(0.0, total - consumed),
-        },
-        "pshare": {"shared": shared, "common": common, "saving": max(0.0, shared - common)},
+        "ts": view.ts,
+        "pmem": screen["PMEM"],
+        "pshare": screen["PSHARE"],
+        "memctl": screen["MEMCTL"],
+        "swap": {**swap, "r": swap["r/s"], "w": swap["w/s"]},
+        "zip": screen["ZIP"],
         "vms": vms,
     }

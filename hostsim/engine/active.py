@@ -62,7 +62,8 @@ class ActiveMemoryEstimator:
                 self.touched[hit] = True
 
     def accrue(self, read_rates: np.ndarray, seconds: float) -> None:
-        """Time passes: each watched page is exposed to its region's read rate (per page, per second)."""
+        """Time passes: each watched page is exposed to its region's read rate (per page, per
+        second)."""
         if self.pages.size:
             self.exposure += read_rates[self.regions] * seconds
 

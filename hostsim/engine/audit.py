@@ -1,6 +1,11 @@
 """A from-scratch check of the engine's bookkeeping against its page tables (`HostSim.audit`).
 
-Walks every frame and every pmap, so it costs O(memory): for tests and diagnostics, never per tick.
+Walks every frame, every pmap and every slot store, so it costs O(memory): for tests and
+diagnostics, never per tick. Besides the sharing bookkeeping it checks DESIGN.md 4b's invariants:
+each guest page is exactly one of untouched, mapped, ballooned, swapped or compressed; machine
+memory closes exactly (free + VMkernel + overhead + VM frames + compression caches = total); no
+VM holds less than its touched reservation; every page the guest uses is held by the host in
+some form, and the balloon's pages are exactly the ballooned ones.
 """
 
 import numpy as np
@@ -8,9 +13,21 @@ import numpy as np
 from hostsim.engine import counters
 from hostsim.engine.errors import EngineInvariantError
 from hostsim.engine.grouping import group_counts
-from hostsim.engine.machine import FRAME, LISTED, PAGE_SIZE_KB, MachineMemory
+from hostsim.engine.guest import ANONYMOUS, BALLOON, FREE, REGIONS
+from hostsim.engine.machine import (
+    BALLOONED,
+    FRAME,
+    LISTED,
+    PAGE_SIZE_KB,
+    SLOT_BASE,
+    UNMAPPED,
+    MachineMemory,
+)
+from hostsim.engine.overhead import vmkernel_pages
+from hostsim.engine.processes import PAGED_OUT
+from hostsim.engine.reclaim import cache_frames
 from hostsim.engine.sharing import SharingDomain
-from hostsim.engine.vmm import VirtualMachine
+from hostsim.engine.vmm import RunningVM
 
 
 def _check(condition, message: str) -> None:
@@ -19,7 +36,11 @@ def _check(condition, message: str) -> None:
 
 
 def audit_host(
-    machine: MachineMemory, running: list[VirtualMachine], domains: dict[tuple, SharingDomain]
+    machine: MachineMemory,
+    running: list[RunningVM],
+    domains: dict[tuple, SharingDomain],
+    scheduler,
+    host_memory_mb: int,
 ) -> None:
     refcount = machine.refcount.astype(np.int64)
     entries = {vm.id: vm.pmap.compress(vm.pmap >= 0) for vm in running}
@@ -34,8 +55,15 @@ def audit_host(
     )
     _check(machine.in_use == np.count_nonzero(refcount >= 1), "frames in use miscounted")
     _check(machine.shared_frames == np.count_nonzero(refcount >= 2), "shared frames miscounted")
+    _check(machine.free >= 0, "more memory in use than the host has")
+    overhead = sum(vm.overhead_pages for vm in running)
     _check(
-        machine.in_use + machine.reserved <= machine.frames, "more memory in use than the host has"
+        machine.reserved == vmkernel_pages(host_memory_mb) + overhead,
+        "reserved frames are not the VMkernel's plus the VMs' overhead",
+    )
+    _check(
+        machine.zip_frames == sum(vm.cache_frames for vm in running),
+        "compression cache frames miscounted",
     )
     released = machine._released.all()
     _check(not refcount[released].any(), "a released frame is still mapped")
@@ -92,6 +120,13 @@ def audit_host(
             pages.size == vm.pages and np.unique(pages).size == vm.pages,
             f"VM {vm.id}: guest page lists broken",
         )
+        for region, held_pages in enumerate(guest.lists):
+            _check(
+                (guest.region[held_pages.view()] == region).all(),
+                f"VM {vm.id}: a page's region disagrees with the list it is on",
+            )
+        _audit_reclaimed(vm)
+        _audit_processes(vm)
 
     for key, domain in domains.items():
         table = domain.table
@@ -117,7 +152,7 @@ def audit_host(
             np.isin(mine, frames).all(), f"domain {key}: a shared frame is missing from the table"
         )
         if domain.group:
-            tags = table.tags[held]
+            tags = domain._tags[held]
             refs = refcount[frames]
             alone = refs == 1
             for col, vm in domain.members.items():
@@ -126,20 +161,122 @@ def audit_host(
                 per_frame[distinct_frames] = counts
                 owns = per_frame[frames[alone]] == 1
                 _check(np.array_equal(tags[alone] == col, owns), f"domain {key}: hint owner wrong")
-                rows = domain.rows.data[tags[~alone], col]
+                rows = domain._rows.data[tags[~alone], col]
                 _check(
                     np.array_equal(rows, per_frame[frames[~alone]]),
                     f"domain {key}: member {vm.id} row counts wrong",
                 )
 
-    host = counters.host_counters(machine, running)
+    host = counters.host_counters(machine, running, scheduler, host_memory_mb)
     vm_sum = sum(
-        counters.vm_counters(vm)["mem.consumed"] + vm.overhead_pages * PAGE_SIZE_KB
+        counters.vm_counters(vm)["mem.consumed"]
+        + (vm.overhead_pages + vm.cache_frames) * PAGE_SIZE_KB
         for vm in running
     )
     _check(
         abs(vm_sum + host["mem.sysUsage"] - host["mem.consumed"]) <= max(1, len(running)),
-        "VM consumed + overhead + VMkernel != host consumed",
+        "VM consumed + overhead + compression caches + VMkernel != host consumed",
+    )
+    _check(
+        machine.free + machine.reserved + machine.in_use + machine.zip_frames == machine.frames,
+        "machine memory does not close",
     )
     _check(host["mem.sharedcommon"] <= host["mem.shared"], "shared common exceeds shared")
-    _check(host["mem.consumed"] <= host["mem.totalCapacity"], "host consumed exceeds its memory")
+    _check(
+        host["mem.consumed"] <= machine.frames * PAGE_SIZE_KB, "host consumed exceeds its memory"
+    )
+
+
+def _audit_processes(vm: RunningVM) -> None:
+    """Guest page tables: each present entry maps a page of its area's region, one entry per
+    page; the totals match; paged-out entries match the guest's count.
+    """
+    guest, spaces = vm.guest, vm.guest.spaces
+    pages, regions = [], []
+    virtual = resident = 0
+    paged_out = np.zeros(REGIONS, np.int64)
+    for process in spaces.processes.values():
+        for vma in process.vmas:
+            entries = spaces.entries(vma)
+            virtual += vma.pages
+            resident += int(np.count_nonzero(entries >= 0))
+            _check(0 <= vma.touched <= vma.pages, f"VM {vm.id}: area {vma.name} touched past its end")
+            _check(
+                not (entries[vma.touched :] >= 0).any(),
+                f"VM {vm.id}: area {vma.name} has pages present beyond what it touched",
+            )
+            if vma.shared is None:
+                present = (entries >= 0).nonzero()[0]
+                pages.append(entries[present])
+                regions.append(np.full(present.size, vma.region))
+                paged_out[vma.region] += np.count_nonzero(entries == PAGED_OUT)
+    _check(virtual == spaces.virtual, f"VM {vm.id}: reserved virtual memory miscounted")
+    _check(resident == spaces.resident, f"VM {vm.id}: resident virtual memory miscounted")
+    mapped = np.concatenate(pages) if pages else np.zeros(0, np.int32)
+    mapped_regions = np.concatenate(regions) if regions else np.zeros(0, np.int8)
+    _check(np.unique(mapped).size == mapped.size, f"VM {vm.id}: two entries map one guest page")
+    _check(
+        (guest.region[mapped] == mapped_regions).all(),
+        f"VM {vm.id}: a mapped page is on another list",
+    )
+    for region in ANONYMOUS:
+        _check(
+            paged_out[region] == guest.paged_out[region],
+            f"VM {vm.id}: pages paged out by the guest miscounted",
+        )
+
+
+def _audit_reclaimed(vm: RunningVM) -> None:
+    """Page states, the slot store, the balloon, and the guest's used pages against the pmap."""
+    pmap, store, guest = vm.pmap, vm.store, vm.guest
+    ballooned = pmap == BALLOONED
+    outside = pmap <= SLOT_BASE
+    _check(
+        np.count_nonzero(pmap >= 0) + np.count_nonzero(pmap == UNMAPPED)
+        + np.count_nonzero(ballooned) + np.count_nonzero(outside) == vm.pages,
+        f"VM {vm.id}: a pmap entry is no page state",
+    )
+    _check(vm.ballooned == np.count_nonzero(ballooned), f"VM {vm.id}: ballooned miscounted")
+    balloon = guest.lists[BALLOON].view()
+    _check(
+        balloon.size == vm.ballooned and (pmap[balloon] == BALLOONED).all(),
+        f"VM {vm.id}: the guest's balloon and the host's ballooned pages differ",
+    )
+    live = store.live()
+    slots = SLOT_BASE - pmap.compress(outside)
+    _check(
+        np.array_equal(np.sort(slots), live) and np.array_equal(
+            store.page[slots], outside.nonzero()[0]
+        ),
+        f"VM {vm.id}: pmap slots and the slot store disagree",
+    )
+    _check(store.count == live.size, f"VM {vm.id}: slot count wrong")
+    _check(
+        np.array_equal(
+            np.bincount(guest.region[store.page[live]], minlength=REGIONS), vm.slot_regions
+        ),
+        f"VM {vm.id}: slots per guest region miscounted",
+    )
+    zipped = store.zip_kb[live]
+    _check(vm.compressed == np.count_nonzero(zipped), f"VM {vm.id}: compressed miscounted")
+    _check(vm.swapped == np.count_nonzero(zipped == 0), f"VM {vm.id}: swapped miscounted")
+    _check(vm.zip_kb == int(zipped.sum(dtype=np.int64)), f"VM {vm.id}: cache size miscounted")
+    _check(vm.cache_frames == cache_frames(vm.zip_kb), f"VM {vm.id}: cache frames miscounted")
+    _check(
+        vm.zip_kb <= max(0, vm.zip_room_kb() + vm.zip_kb) or not vm.compressed,
+        f"VM {vm.id}: compression cache larger than Mem.MemZipMaxPct allows",
+    )
+    _check(
+        vm.granted + vm.ballooned + vm.swapped + vm.compressed <= vm.pages,
+        f"VM {vm.id}: holds more than its configured memory",
+    )
+    _check(
+        vm.granted >= vm.touched_reservation, f"VM {vm.id}: below its touched reservation"
+    )
+    used = np.concatenate(
+        [pages.view() for region, pages in enumerate(guest.lists) if region not in (FREE, BALLOON)]
+    )
+    _check(
+        not np.isin(pmap[used], (UNMAPPED, BALLOONED)).any(),
+        f"VM {vm.id}: a page the guest uses is not held by the host",
+    )

@@ -2,7 +2,8 @@
 
 A real page holds 4 KiB of bytes; the engine keeps one id per page that stands for those bytes, so
 two pages are identical exactly when their ids are equal (what TPS verifies with a full compare
-after a hash match, Waldspurger 2002 section 4.2). The id space is split so that kinds never collide:
+after a hash match, Waldspurger 2002 section 4.2). The id space is split so that kinds never
+collide:
 
     0                          the zero page (all bytes zero)
     catalogue << 32 | index    page `index` of a software image: an OS image or an application.

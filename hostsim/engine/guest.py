@@ -11,23 +11,49 @@ handed out in order. A Linux guest leaves the latter unmapped until used; a Wind
 them all while booting, so they are mapped from the start.
 
 The guest decides which guest pages get written with which content; `backing.write` (the VMM)
-backs them with machine frames and says which it could back. A page the host cannot back is not
-used: the guest simply cannot grow further when machine memory runs out.
+backs them, and never drops a write (DESIGN.md 4b): when the host is short of memory the VM
+stalls, it is not refused.
+
+The balloon driver (VMware Tools' vmmemctl, Waldspurger 2002, section 3.2) is a guest process
+the host asks to allocate ("inflate") pages, which it pins and hands to the host: they show as
+used in the guest, held by the balloon. It takes them the way the guest OS gives memory to any
+allocation: from the free list first (pages freed since boot, then never-used ones), then by
+dropping page cache, and when that is not enough the guest pages out its processes' memory to
+its own swap (`paged_out`: no longer resident, the process still owns it). Deflating returns
+pages to the guest's free list. Each guest page's region is kept in `region` (one byte a page),
+so that the host knows how often the guest reads a page it has swapped.
+
+Processes (`processes`) own the process regions (application image, workload data, the
+toucher's memory) through their page tables: a process reserves virtual memory, and the guest
+takes a page off the free list and maps it on the first touch of a virtual page. The workloads
+run as processes: the web server's main process with its cache and short-lived workers it forks
+(each maps the server image and touches a little private memory), the database's one large
+buffer pool, the batch job's work area reserved, touched, computed over and freed each cycle; the
+kernel and the page cache belong to no process. The lab's toucher is one process in every guest.
 """
 
 import numpy as np
 
 from hostsim.engine.grouping import distinct
 from hostsim.engine.machine import PAGE_SIZE_KB, PAGES_PER_MB, mb_to_pages
+from hostsim.engine.mmu import Activity
 from hostsim.engine.pagelist import PageList
 from hostsim.engine.presets import GUEST_OS_PRESETS, WORKLOAD_PRESETS, GuestOSPreset, WorkloadPreset
+from hostsim.engine.processes import NOT_PRESENT, VMA, AddressSpaces, Process
 
 # Regions of guest memory; a page is on exactly one list, or in the never-allocated range (FREE).
-FREE, KERNEL, PAGE_CACHE, APP_IMAGE, WORKLOAD, LAB = range(6)
-REGIONS = 6
+FREE, KERNEL, PAGE_CACHE, APP_IMAGE, WORKLOAD, LAB, BALLOON, WORKERS = range(8)
+REGIONS = 8
+# WORKERS: the private memory of a web server's short-lived workers, listed apart from the main
+# process's data so that the oldest workers' exits take the oldest entries of their own list.
+ANONYMOUS = (WORKLOAD, LAB, WORKERS)  # process memory the guest pages out to its swap under pressure
 LAB_PROCESS = "toucher"  # the lab's own process: guest_allocate / guest_free / guest_write
 
 RAMP, COMPUTE = "ramp", "compute"
+# The toucher touches memory it reserved without touching at this rate, per vCPU: slow enough to
+# watch virtual memory appear first and resident memory follow on the memory map (our choice).
+TOUCHER_TOUCH_MB_PER_S = 16
+IMAGE_AREA = "image"
 
 
 class GuestOS:
@@ -42,6 +68,8 @@ class GuestOS:
         self.uptime = 0.0
         self.booted = False
         self.lists = [PageList() for _ in range(REGIONS)]  # lists[FREE]: pages freed since boot
+        self.region = np.zeros(pages, np.int8)  # which list each page is on (FREE if untouched)
+        self.paged_out = [0] * REGIONS  # pages of each region in the guest's own swap
         self.untouched_from = 0
         self.zeroed_down_to = pages  # Windows boot zeroing has written pages >= this
         self.kernel_loaded = 0
@@ -51,6 +79,14 @@ class GuestOS:
         self.phase = RAMP
         self.written = 0  # batch: pages rewritten in this compute phase
         self._carry: dict[str, float] = {}
+        self.spaces = AddressSpaces(pages)
+        self.toucher = self.spaces.spawn(LAB_PROCESS, 0.0)
+        self.app: Process | None = None  # the workload's main process
+        self.data: VMA | None = None  # its data area
+        self.workers: list[Process] = []  # its short-lived workers, oldest first
+        self.forks = 0  # processes forked since boot (those simulated and those only counted)
+        self._updates_mark = 0  # page-table updates counted up to the last step
+        self._step_s = 0.0  # length of the step being advanced
 
     # ------------------------------------------------------------------ sizes
 
@@ -73,18 +109,39 @@ class GuestOS:
         return len(self.lists[FREE]) + self.pages - self.untouched_from
 
     @property
+    def balloon_pages(self) -> int:
+        return len(self.lists[BALLOON])
+
+    @property
     def nbytes(self) -> int:
-        return sum(pages.nbytes for pages in self.lists)
+        return sum(pages.nbytes for pages in self.lists) + self.region.nbytes + self.spaces.nbytes
+
+    def _note(self, pages: np.ndarray, region: int, touched: bool, moved: bool = True) -> None:
+        """`pages` are on `region`'s list now (`moved` False: they were, and were rewritten)."""
+        # The backing first: it reads the pages' old regions.
+        self._backing.note_pages(pages, region, touched, moved)
+        if moved:
+            self.region[pages] = region
 
     # ------------------------------------------------------------------ time
 
     def advance(self, seconds: float) -> None:
         self.uptime += seconds
+        self._step_s = seconds
         if not self.booted:
             self._boot()
         else:
             self._grow_page_cache(seconds)
             self._run_workload(seconds)
+        self._run_toucher(seconds)
+
+    def _count_brief_processes(self, per_vcpu_s: float, pages: int) -> None:
+        """Processes born and gone within the step: their page-table work is counted (each maps
+        and unmaps `pages`), their memory is not simulated (it nets to nothing in the step).
+        """
+        forks = self._due("brief", per_vcpu_s * self.vcpus * self._step_s)
+        self.forks += forks
+        self.spaces.updates += 2 * forks * pages
 
     def _boot(self) -> None:
         progress = min(1.0, self.uptime / self.os.boot_seconds)
@@ -94,6 +151,7 @@ class GuestOS:
         wanted = round(self.boot_cache_pages * progress) - self.boot_cache_loaded
         self.boot_cache_loaded += wanted
         self._allocate(PAGE_CACHE, wanted, self._file_contents)
+        self._count_brief_processes(self.os.boot_forks_per_s, mb_to_pages(self.os.boot_process_mb))
         if progress >= 1.0:
             self.booted = True
 
@@ -102,8 +160,8 @@ class GuestOS:
         if low < self.zeroed_down_to:
             pages = np.arange(low, self.zeroed_down_to, dtype=np.int32)
             self.zeroed_down_to = low
-            backed = self._backing.write(pages, np.zeros(pages.size, np.uint64))
-            self._backing.note_pages(pages.compress(backed), FREE, True)
+            self._backing.write(pages, np.zeros(pages.size, np.uint64))
+            self._note(pages, FREE, True)
 
     def _load_kernel(self, n: int) -> None:
         rng = self._backing.rng
@@ -134,41 +192,89 @@ class GuestOS:
 
     def _run_workload(self, seconds: float) -> None:
         workload = self.workload
-        if workload.application is not None and not self.app_loaded:
-            self.app_loaded = True
-            self._allocate(
-                APP_IMAGE,
-                mb_to_pages(workload.application_image_mb),
-                lambda count: workload.application.pages_at(
-                    np.arange(count) % workload.application.pages
-                ),
-            )
-        data = self.lists[WORKLOAD]
-        target = int(workload.resident_fraction * self.pages)
-        if self.phase == RAMP:
+        if workload.process is not None and self.app is None:
+            self.app = self._start_application(workload.process)
+        app = self.app
+        if app is not None and self.data is None:  # batch: a new cycle reserves its area
+            self.data = self._reserve_data(app)
+        data = self.data
+        if self.phase == RAMP and app is not None and data is not None:
             wanted = min(
                 self._due("ramp", workload.ramp_mb_per_s * PAGES_PER_MB * self.vcpus * seconds),
-                target - len(data),
+                data.pages - data.touched,
             )
-            got = self._allocate(WORKLOAD, wanted, self._workload_contents)
-            if workload.compute_passes is not None and (len(data) >= target or got < wanted):
+            got = self._touch(app, data, wanted, self._workload_contents)
+            if workload.compute_passes is not None and (data.touched >= data.pages or got < wanted):
                 self.phase, self.written = COMPUTE, 0
-        if workload.turnover_per_s and len(data):
-            # Short-lived processes exit (their memory returns to the free list, oldest first)
-            # and new ones allocate as much again.
-            exits = self._due(
-                "turnover", workload.turnover_per_s * self.vcpus * seconds * len(data)
-            )
-            self._release(data.pop_oldest(exits))
-            self._allocate(WORKLOAD, exits, self._workload_contents)
+        if workload.workers_per_vcpu and app is not None:
+            self._run_workers(app, seconds)
+        held = self.lists[WORKLOAD]
         if workload.compute_passes is None or self.phase == COMPUTE:
             writes = self._due("write", workload.write_pages_per_s * self.vcpus * seconds)
-            self._rewrite(WORKLOAD if len(data) else KERNEL, writes, self._workload_contents)
+            self._rewrite(WORKLOAD if len(held) else KERNEL, writes, self._workload_contents)
             if workload.compute_passes is not None:
                 self.written += writes
-                if self.written >= workload.compute_passes * max(len(data), 1):
-                    self._release(data.pop_all())  # the job is done: its working set is freed
+                if self.written >= workload.compute_passes * max(len(held), 1) and app and data:
+                    # The job is done: it unmaps its work area, which goes to the free list.
+                    self._unmap(app, data)
+                    self.data = None
                     self.phase = RAMP
+
+    def _start_application(self, name: str) -> Process:
+        workload = self.workload
+        app = self.spaces.spawn(name, self.uptime)
+        if workload.application is not None:
+            application = workload.application
+            image = self.spaces.reserve(
+                app, mb_to_pages(workload.application_image_mb), IMAGE_AREA, APP_IMAGE
+            )
+            self._touch(
+                app,
+                image,
+                image.pages,
+                lambda count: application.pages_at(np.arange(count) % application.pages),
+            )
+        self.app_loaded = True
+        return app
+
+    def _reserve_data(self, app: Process) -> VMA:
+        """The main process reserves its data area at once; it is touched as the work needs it."""
+        workload = self.workload
+        workers = workload.workers_per_vcpu * self.vcpus * mb_to_pages(workload.worker_mb)
+        pages = max(0, int(workload.resident_fraction * self.pages) - workers)
+        return self.spaces.reserve(app, pages, workload.data_area, WORKLOAD)
+
+    def _run_workers(self, app: Process, seconds: float) -> None:
+        """The oldest workers exit and new ones fork; forks beyond the pool within one step are
+        workers that lived and died inside it, counted, not simulated.
+        """
+        workload = self.workload
+        forks = self._due("fork", workload.forks_per_s * self.vcpus * seconds)
+        exiting = self.workers[: min(forks, len(self.workers))]
+        self.workers = self.workers[len(exiting) :]
+        self._exit(exiting)
+        pool = workload.workers_per_vcpu * self.vcpus
+        born = pool - len(self.workers)
+        image = app.vmas[0] if app.vmas and app.vmas[0].name == IMAGE_AREA else None
+        shared = self.spaces.present_in(image) if image is not None else 0
+        private = mb_to_pages(workload.worker_mb)
+        pages = self._take_free(born * private, reclaim_cache=True)
+        if pages.size:
+            self._backing.write(pages, self._workload_contents(pages.size))
+            self.lists[WORKERS].push(pages)
+            self._note(pages, WORKERS, True)
+        for index in range(born):
+            worker = self.spaces.spawn(f"{workload.process}-worker", self.uptime)
+            if image is not None:
+                self.spaces.map_shared(worker, image, IMAGE_AREA, shared)
+            heap = self.spaces.reserve(worker, private, "heap", WORKERS)
+            mine = pages[index * private : (index + 1) * private]
+            self.spaces.map(heap, np.arange(mine.size), mine)
+            heap.touched = mine.size
+            self.workers.append(worker)
+        brief = forks - len(exiting)
+        self.forks += born + brief
+        self.spaces.updates += 2 * brief * (shared + private)
 
     def _workload_contents(self, count: int) -> np.ndarray:
         backing = self._backing
@@ -207,37 +313,121 @@ class GuestOS:
         pages = self._take_free(n, reclaim_cache=region != PAGE_CACHE)
         if not pages.size:
             return 0
-        backed = self._backing.write(pages, contents_for(pages.size))
-        got = pages.compress(backed)
-        self.lists[region].push(got)
-        self._backing.note_pages(got, region, True)
-        if got.size < pages.size:
-            self._release(pages.compress(~backed))
-        return got.size
+        self._backing.write(pages, contents_for(pages.size))
+        self.lists[region].push(pages)
+        self._note(pages, region, True)
+        return pages.size
 
     def _release(self, pages: np.ndarray) -> None:
         self.lists[FREE].push(pages)
-        self._backing.note_pages(pages, FREE, False)
+        self._note(pages, FREE, False)
+
+    def _touch(self, process: Process, vma: VMA, n: int, contents_for) -> int:
+        """First touch of the next `n` virtual pages of `vma`: each gets a guest physical page
+        off the free list, written and mapped. Returns how many it got.
+        """
+        n = min(n, vma.pages - vma.touched)
+        if n <= 0:
+            return 0
+        pages = self._take_free(n, reclaim_cache=True)
+        if not pages.size:
+            return 0
+        self._backing.write(pages, contents_for(pages.size))
+        self.lists[vma.region].push(pages)
+        self._note(pages, vma.region, True)
+        self.spaces.map(vma, np.arange(vma.touched, vma.touched + pages.size), pages)
+        vma.touched += pages.size
+        return pages.size
+
+    def _unmap(self, process: Process, vma: VMA, keep: int = 0) -> int:
+        """munmap from page `keep` of the area on; returns the pages it held (present or paged out)."""
+        region = vma.region
+        pages, paged_out = self.spaces.unmap(process, vma, keep)
+        self._give_back(region, pages, paged_out)
+        return pages.size + paged_out
+
+    def _exit(self, processes: list[Process]) -> None:
+        freed = [part for process in processes for part in self.spaces.exit(process)]
+        for region in {region for region, _, _ in freed}:
+            pages = [pages for at, pages, _ in freed if at == region]
+            paged_out = sum(out for at, _, out in freed if at == region)
+            self._give_back(region, np.concatenate(pages), paged_out)
+
+    def _give_back(self, region: int, pages: np.ndarray, paged_out: int) -> None:
+        """A process unmapped `pages` of `region` (and `paged_out` pages in the guest's swap)."""
+        self.paged_out[region] -= paged_out
+        if not pages.size:
+            return
+        self._release(pages)
+        listed = self.lists[region]
+        held = listed.view()
+        # Exits of the oldest processes and frees of the newest memory take the ends of the list.
+        # The freed pages are distinct entries of it, already marked free: if the k entries at one
+        # end are all marked free they are the freed pages, so only those k are looked at.
+        k = pages.size
+        if not (self.region[held[:k]] == region).any():
+            listed.pop_oldest(k)
+        elif not (self.region[held[held.size - k :]] == region).any():
+            listed.pop_newest(k)
+        else:
+            listed.keep(self.region[held] == region)
 
     def _rewrite(self, region: int, n: int, contents_for) -> int:
         held = self.lists[region]
         if n <= 0 or not len(held):
             return 0
         pages = distinct(held.view()[self._backing.rng.integers(0, len(held), n)])
-        backed = self._backing.write(pages, contents_for(pages.size))
-        self._backing.note_pages(pages.compress(backed), region, True)
-        return int(np.count_nonzero(backed))
+        self._backing.write(pages, contents_for(pages.size))
+        self._note(pages, region, True, moved=False)
+        return pages.size
 
     # ------------------------------------------------------------------ the lab's toucher process
 
-    def toucher_allocate(self, n: int) -> int:
-        """The toucher allocates `n` pages and touches them; fresh anonymous memory is zero-filled."""
-        return self._allocate(LAB, n, lambda count: np.zeros(count, np.uint64))
+    def toucher_allocate(self, n: int, touch: bool = True) -> int:
+        """The toucher reserves `n` pages of virtual memory (mmap) and, with `touch`, touches them
+        at once (fresh anonymous memory is zero-filled); returns the pages it got touched, or
+        without `touch` the pages reserved, which it then touches as it runs. A process may not
+        reserve more than the guest's memory (a commit limit, our choice).
+        """
+        n = min(n, self.pages - self.spaces.virtual_of(self.toucher))
+        if n <= 0:
+            return 0
+        vma = self.spaces.reserve(self.toucher, n, "mmap", LAB)
+        if not touch:
+            return n
+        got = self._touch(self.toucher, vma, n, _zero_filled)
+        if got < n:  # the guest had no more memory: the mapping is what it could back
+            self._unmap(self.toucher, vma, keep=got)
+        return got
+
+    def _run_toucher(self, seconds: float) -> None:
+        pending = [vma for vma in self.toucher.vmas if vma.touched < vma.pages]
+        if not pending:
+            self._carry.pop("toucher", None)
+            return
+        due = self._due("toucher", TOUCHER_TOUCH_MB_PER_S * PAGES_PER_MB * self.vcpus * seconds)
+        for vma in pending:
+            wanted = min(due, vma.pages - vma.touched)
+            got = self._touch(self.toucher, vma, wanted, _zero_filled)
+            due -= got
+            if got < wanted or due <= 0:
+                break
 
     def toucher_free(self, n: int) -> int:
-        pages = self.lists[LAB].pop_newest(n)
-        self._release(pages)
-        return pages.size
+        """munmap of what the toucher holds, newest area and newest pages first, until `n` pages
+        it held (resident or paged out by the guest) are freed; reserved pages it never touched on
+        the way are unreserved too. Returns the held pages freed.
+        """
+        freed = 0
+        for vma in reversed(list(self.toucher.vmas)):
+            if freed >= n:
+                break
+            held = (self.spaces.entries(vma) != NOT_PRESENT).nonzero()[0]
+            if held.size <= n - freed:
+                freed += self._unmap(self.toucher, vma)
+            else:
+                freed += self._unmap(self.toucher, vma, keep=int(held[held.size - (n - freed)]))
+        return freed
 
     def toucher_write(self, fraction: float) -> int:
         """The toucher rewrites `fraction` of what it holds with new, unique data."""
@@ -246,9 +436,40 @@ class GuestOS:
         if not count:
             return 0
         pages = held.view()[self._backing.rng.choice(len(held), count, replace=False)]
-        backed = self._backing.write(pages, self._backing.content.unique(pages.size))
-        self._backing.note_pages(pages.compress(backed), LAB, True)
-        return int(np.count_nonzero(backed))
+        self._backing.write(pages, self._backing.content.unique(pages.size))
+        self._note(pages, LAB, True, moved=False)
+        return pages.size
+
+    # ------------------------------------------------------------------ the balloon driver
+
+    def balloon_inflate(self, n: int) -> np.ndarray:
+        """The driver allocates `n` pages for the host; returns them."""
+        pages = self._take_free(n, reclaim_cache=True)
+        if pages.size < n:
+            pages = np.concatenate([pages, self._page_out(n - pages.size)])
+        self.lists[BALLOON].push(pages)
+        self._note(pages, BALLOON, False)
+        return pages
+
+    def balloon_deflate(self, n: int) -> np.ndarray:
+        """The driver gives `n` pages back to the guest's free list; returns them."""
+        pages = self.lists[BALLOON].pop_newest(n)
+        self._release(pages)
+        return pages
+
+    def _page_out(self, n: int) -> np.ndarray:
+        """Guest paging: process memory, oldest first, from the largest process, to guest swap."""
+        parts = []
+        while n > 0:
+            region = max(ANONYMOUS, key=lambda r: len(self.lists[r]))
+            pages = self.lists[region].pop_oldest(n)
+            if not pages.size:
+                break
+            self.paged_out[region] += pages.size
+            self.spaces.page_out(pages)
+            parts.append(pages)
+            n -= pages.size
+        return np.concatenate(parts) if parts else np.zeros(0, np.int32)
 
     # ------------------------------------------------------------------ what others read
 
@@ -274,30 +495,64 @@ class GuestOS:
         rates[KERNEL] = self.os.kernel_touch_per_min / 60
         rates[PAGE_CACHE] = self.os.cache_touch_per_min / 60
         if self.booted:
-            rates[APP_IMAGE] = rates[WORKLOAD] = self.workload.touch_per_min / 60
+            rates[APP_IMAGE] = rates[WORKLOAD] = rates[WORKERS] = self.workload.touch_per_min / 60
         return rates
 
-    def mmu_activity(self) -> tuple[float, float]:
-        """(page-table updates, TLB misses) per vCPU-second right now."""
-        if not self.booted:
-            return self.os.boot_pt_updates_per_s, self.os.boot_tlb_misses_per_s
-        return self.workload.pt_updates_per_s, self.workload.tlb_misses_per_s
+    def mmu_activity(self, seconds: float) -> Activity:
+        """What the MMU saw over the last `seconds`, per vCPU-second: the page-table updates the
+        processes made, context switches and scattered references, and the working set.
+        """
+        updates = self.spaces.updates - self._updates_mark
+        self._updates_mark = self.spaces.updates
+        if self.booted:
+            switches, refs = self.workload.context_switches_per_s, self.workload.scattered_refs_per_s
+        else:
+            switches, refs = self.os.boot_context_switches_per_s, self.os.boot_scattered_refs_per_s
+        return Activity(
+            pt_updates=updates / (self.vcpus * seconds) if seconds > 0 else 0.0,
+            context_switches=switches,
+            scattered_refs=refs,
+            working_set=self.spaces.resident + len(self.lists[KERNEL]),
+        )
 
     def set_workload(self, workload: WorkloadPreset) -> None:
         """Switch what runs: the old workload's processes exit and free their memory."""
-        self._release(self.lists[WORKLOAD].pop_all())
-        self._release(self.lists[APP_IMAGE].pop_all())
+        self._exit(self.workers + ([self.app] if self.app is not None else []))
+        self.workers, self.app, self.data = [], None, None
         self.workload = workload
         self.app_loaded = False
         self.phase, self.written = RAMP, 0
-        for activity in ("ramp", "turnover", "write"):
+        for activity in ("ramp", "fork", "write"):
             self._carry.pop(activity, None)
+
+    def process_list(self) -> list[dict]:
+        """Every process: pid, name, virtual and resident pages, and its areas."""
+        spaces = self.spaces
+        return [
+            {
+                "pid": process.pid,
+                "name": process.name,
+                "virtual": spaces.virtual_of(process),
+                "resident": spaces.resident_of(process),
+                "areas": [
+                    {
+                        "name": vma.name,
+                        "start": vma.start,
+                        "pages": vma.pages,
+                        "resident": spaces.present_in(vma),
+                        "shared": vma.shared is not None,
+                    }
+                    for vma in process.vmas
+                ],
+            }
+            for process in spaces.processes.values()
+        ]
 
     def view(self) -> dict:
         kb = PAGE_SIZE_KB
         processes = [{"name": LAB_PROCESS, "resident": len(self.lists[LAB]) * kb}]
         if self.workload.name != LAB_PROCESS:
-            held = len(self.lists[APP_IMAGE]) + len(self.lists[WORKLOAD])
+            held = sum(len(self.lists[region]) for region in (APP_IMAGE, WORKLOAD, WORKERS))
             processes.insert(0, {"name": self.workload.name, "resident": held * kb})
         return {
             "os": self.os.name,
@@ -309,6 +564,8 @@ class GuestOS:
             "free": self.free_pages * kb,
             "kernel": len(self.lists[KERNEL]) * kb,
             "page_cache": len(self.lists[PAGE_CACHE]) * kb,
+            "balloon": len(self.lists[BALLOON]) * kb,
+            "paged_out": sum(self.paged_out) * kb,
             "processes": processes,
         }
 
@@ -323,6 +580,8 @@ class GuestOS:
             "uptime": self.uptime,
             "booted": self.booted,
             "lists": [pages.view().copy() for pages in self.lists],
+            "region": self.region,
+            "paged_out": list(self.paged_out),
             "untouched_from": self.untouched_from,
             "zeroed_down_to": self.zeroed_down_to,
             "kernel_loaded": self.kernel_loaded,
@@ -332,6 +591,13 @@ class GuestOS:
             "phase": self.phase,
             "written": self.written,
             "carry": dict(self._carry),
+            "spaces": self.spaces.to_state(),
+            "toucher": self.toucher.pid,
+            "app": self.app.pid if self.app is not None else None,
+            "data": self.app.vmas.index(self.data) if self.app and self.data else None,
+            "workers": [worker.pid for worker in self.workers],
+            "forks": self.forks,
+            "updates_mark": self._updates_mark,
         }
 
     @classmethod
@@ -346,6 +612,8 @@ class GuestOS:
         guest.uptime = state["uptime"]
         guest.booted = state["booted"]
         guest.lists = [PageList(pages) for pages in state["lists"]]
+        guest.region = state["region"]
+        guest.paged_out = list(state["paged_out"])
         for name in (
             "untouched_from",
             "zeroed_down_to",
@@ -358,4 +626,16 @@ class GuestOS:
         ):
             setattr(guest, name, state[name])
         guest._carry = dict(state["carry"])
+        guest.spaces = spaces = AddressSpaces.from_state(state["spaces"])
+        guest.toucher = spaces.processes[state["toucher"]]
+        guest.app = spaces.processes[state["app"]] if state["app"] is not None else None
+        guest.data = guest.app.vmas[state["data"]] if guest.app and state["data"] is not None else None
+        guest.workers = [spaces.processes[pid] for pid in state["workers"]]
+        guest.forks = state["forks"]
+        guest._updates_mark = state["updates_mark"]
         return guest
+
+
+def _zero_filled(count: int) -> np.ndarray:
+    return np.zeros(count, np.uint64)
+

@@ -1,13 +1,17 @@
 """Machine memory: the host's frames, what each holds, how many guest pages map it, which are free.
 
-Each machine frame has a content id (uint64; 0 is the zero page, see `content`) and a reference
-count (int32: the number of guest pages whose pmap entry points at it). Free frames are handed out
+Each machine frame has a content id (uint64; 0 is the zero page, see `content`), a reference
+count (int32: the number of guest pages whose pmap entry points at it) and the slot of the VM
+that took it (uint16, `owner`, for the host's memory map: a frame shared across VMs keeps the
+first taker's slot). Free frames are handed out
 in a seeded pseudo-random order, so the frames of different VMs are interleaved in machine memory
 and never contiguous per VM (DESIGN.md 4). Frames freed later are reused first (LIFO), which keeps
 the list of released frames no longer than what was actually released.
 
 VMkernel memory and per-VM overhead are not modelled page by page: they are a count of frames
-`reserved` out of the same total, so host consumed = frames in use + reserved.
+`reserved` out of the same total; so are the frames of the VMs' compression caches (`zip_frames`).
+Machine memory closes exactly: frames = free + in use (guest pages) + reserved + zip_frames, and
+host consumed = frames - free.
 """
 
 import math
@@ -19,10 +23,15 @@ PAGES_PER_MB = 1024 // PAGE_SIZE_KB
 _MERGE_BELOW = 4096  # frames: small releases are merged into the stack's last chunk
 
 
-# pmap entries (one int32 per guest page, `vmm`): the frame number, or UNMAPPED; plus the LISTED
-# bit while the frame has an entry in the share table (a hint or a shared frame), so that writes
-# and the scanner know that without looking anywhere else.
+# pmap entries (one int32 per guest page, `vmm`): the frame number, plus the LISTED bit while the
+# frame has an entry in the share table (a hint or a shared frame), so that writes and the scanner
+# know that without looking anywhere else; or, for a page without a frame, one of
+#   UNMAPPED   never touched since power-on (or handed back by the balloon): no content
+#   BALLOONED  held by the guest's balloon driver: no content
+#   <= SLOT_BASE  swapped or compressed: its content is in slot SLOT_BASE - entry (`reclaim`)
 UNMAPPED = -1
+BALLOONED = -2
+SLOT_BASE = -3
 LISTED = np.int32(1 << 30)
 FRAME = np.int32(LISTED - 1)  # the frame-number bits: frames stay below 2**30 (4 TiB of memory)
 
@@ -36,9 +45,11 @@ class MachineMemory:
         self.frames = frames
         self.content = np.zeros(frames, np.uint64)
         self.refcount = np.zeros(frames, np.int32)
+        self.owner = np.zeros(frames, np.uint16)
         self.in_use = 0  # frames with refcount >= 1
         self.shared_frames = 0  # frames with refcount >= 2 ("shared common")
         self.reserved = 0  # VMkernel and VM overhead, in frames
+        self.zip_frames = 0  # frames holding the VMs' compression caches
         self._released = FrameStack()
         # Frames never handed out yet, in the order fresh(k) = (stride * k + offset) mod frames:
         # an affine bijection of the frame numbers, so no free list of every frame is stored.
@@ -48,10 +59,11 @@ class MachineMemory:
 
     @property
     def free(self) -> int:
-        return self.frames - self.in_use - self.reserved
+        return self.frames - self.in_use - self.reserved - self.zip_frames
 
-    def take(self, n: int) -> np.ndarray:
-        """`n` free frames (the caller checked `free`), zeroed, each with one reference.
+    def take(self, n: int, owner: int) -> np.ndarray:
+        """`n` free frames (the caller checked `free`) for the VM in slot `owner`, zeroed, each
+        with one reference.
 
         ESX Server zeroes newly allocated machine pages so nothing leaks between VMs
         (Waldspurger 2002, footnote 2).
@@ -71,6 +83,7 @@ class MachineMemory:
             frames = reused
         self.content[frames] = 0
         self.refcount[frames] = 1
+        self.owner[frames] = owner
         self.in_use += n
         return frames
 
@@ -84,16 +97,20 @@ class MachineMemory:
 
     @property
     def nbytes(self) -> int:
-        return self.content.nbytes + self.refcount.nbytes + self._released.nbytes
+        return (
+            self.content.nbytes + self.refcount.nbytes + self.owner.nbytes + self._released.nbytes
+        )
 
     def to_state(self) -> dict:
         return {
             "frames": self.frames,
             "content": self.content,
             "refcount": self.refcount,
+            "owner": self.owner,
             "in_use": self.in_use,
             "shared_frames": self.shared_frames,
             "reserved": self.reserved,
+            "zip_frames": self.zip_frames,
             "released": self._released.all(),
             "fresh": [self._fresh_next, self._fresh_stride, self._fresh_offset],
         }
@@ -104,9 +121,11 @@ class MachineMemory:
         machine.frames = state["frames"]
         machine.content = state["content"]
         machine.refcount = state["refcount"]
+        machine.owner = state["owner"]
         machine.in_use = state["in_use"]
         machine.shared_frames = state["shared_frames"]
         machine.reserved = state["reserved"]
+        machine.zip_frames = state["zip_frames"]
         machine._released = FrameStack(state["released"])
         machine._fresh_next, machine._fresh_stride, machine._fresh_offset = state["fresh"]
         return machine

@@ -61,6 +61,13 @@ class PageList:
     def pop_all(self) -> np.ndarray:
         return self.pop_oldest(len(self))
 
+    def keep(self, mask: np.ndarray) -> None:
+        """Keep only the entries where `mask` (over `view()`) is true, in their order."""
+        kept = self.view().compress(mask)
+        self._data[self._head : self._head + kept.size] = kept
+        self._tail = self._head + kept.size
+        self._shrink()
+
     def _reserve(self, n: int) -> None:
         if self._tail + n <= self._data.size:
             return

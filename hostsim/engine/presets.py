@@ -2,8 +2,11 @@
 
 Rates marked "per vCPU" scale with the VM's vCPU count: a workload with more vCPUs does more work.
 Numbers are "our choice" unless a source is given; they are tuned to make each preset's behaviour
-visible in the counters within minutes of simulated time, and the MMU rates are calibrated against
-the VMware EPT white paper (see `mmu`).
+visible in the counters within minutes of simulated time. What drives the MMU model (`mmu`) is
+behaviour, not cost: how often processes fork and exit, how often the guest switches between
+processes, how many memory references scatter over the working set; the page-table updates and
+the working set themselves come out of the simulated processes. Calibrated against the VMware EPT
+white paper (see `mmu`).
 """
 
 from dataclasses import dataclass
@@ -26,8 +29,13 @@ class GuestOSPreset:
     zeroes_memory_at_boot: bool  # writes zeros to every physical page while booting
     kernel_touch_per_min: float  # share of kernel pages touched per minute (active memory)
     cache_touch_per_min: float
-    boot_pt_updates_per_s: float  # per vCPU, while booting: many short-lived processes
-    boot_tlb_misses_per_s: float
+    # While booting, per vCPU: init scripts fork many short-lived processes (counted, not
+    # simulated page by page: each maps and unmaps `boot_process_mb`), switch often, and scatter
+    # references over what is resident.
+    boot_forks_per_s: float
+    boot_process_mb: float
+    boot_context_switches_per_s: float
+    boot_scattered_refs_per_s: float
 
 
 @dataclass(frozen=True)
@@ -37,15 +45,19 @@ class WorkloadPreset:
     application: Catalogue | None  # the application's image; None for none
     application_image_mb: float  # loaded when the workload starts (binaries, libraries)
     resident_fraction: float  # memory the workload's processes hold at steady state
-    ramp_mb_per_s: float  # per vCPU: how fast it allocates up to that
-    turnover_per_s: (
-        float  # per vCPU: share of its memory freed by exiting processes and reallocated
-    )
+    ramp_mb_per_s: float  # per vCPU: how fast it touches its data area up to that
     write_pages_per_s: float  # per vCPU: pages of its memory rewritten per second
     content: ContentMix  # what it writes
-    pt_updates_per_s: float  # per vCPU: guest page-table updates (process creation, mmap, exits)
-    tlb_misses_per_s: float  # per vCPU
+    context_switches_per_s: float  # per vCPU: switches between processes (a CR3 write each)
+    scattered_refs_per_s: float  # per vCPU: references spread over the whole working set
     touch_per_min: float  # share of its memory touched per minute (active memory)
+    process: str | None = None  # its main process (None: nothing but the OS runs)
+    data_area: str = "heap"  # the main process's data area, reserved at start, touched as used
+    # Short-lived worker processes forked by the main one (web server), per vCPU: how many live
+    # at a time, the private memory each touches, and how often one exits and another forks.
+    workers_per_vcpu: int = 0
+    worker_mb: float = 0.0
+    forks_per_s: float = 0.0
     # Batch: rewrite the working set this often, free it, repeat
     compute_passes: float | None = None
 
@@ -64,8 +76,10 @@ LINUX = GuestOSPreset(
     zeroes_memory_at_boot=False,  # Linux touches memory lazily, on first use
     kernel_touch_per_min=0.3,
     cache_touch_per_min=0.05,
-    boot_pt_updates_per_s=20_000,
-    boot_tlb_misses_per_s=50_000,
+    boot_forks_per_s=10,
+    boot_process_mb=4,
+    boot_context_switches_per_s=1_000,
+    boot_scattered_refs_per_s=60_000,
 )
 
 WINDOWS = GuestOSPreset(
@@ -84,16 +98,18 @@ WINDOWS = GuestOSPreset(
     zeroes_memory_at_boot=True,
     kernel_touch_per_min=0.3,
     cache_touch_per_min=0.05,
-    boot_pt_updates_per_s=20_000,
-    boot_tlb_misses_per_s=60_000,
+    boot_forks_per_s=10,
+    boot_process_mb=4,
+    boot_context_switches_per_s=1_000,
+    boot_scattered_refs_per_s=70_000,
 )
 
 GUEST_OS_PRESETS: dict[str, GuestOSPreset] = {preset.name: preset for preset in (LINUX, WINDOWS)}
 
 # Context switches happen 100 to 1000 times per second in a typical guest and each traps under a
 # software MMU (vSphere Resource Management, "Performance Considerations" of memory virtualization).
-_QUIET_PT_UPDATES_PER_S = 300
-_QUIET_TLB_MISSES_PER_S = 5_000
+_QUIET_CONTEXT_SWITCHES_PER_S = 100
+_QUIET_SCATTERED_REFS_PER_S = 6_000
 
 IDLE = WorkloadPreset(
     name="idle",
@@ -102,11 +118,10 @@ IDLE = WorkloadPreset(
     application_image_mb=0,
     resident_fraction=0.0,
     ramp_mb_per_s=0.0,
-    turnover_per_s=0.0,
     write_pages_per_s=1,
     content=ContentMix(zero=0.1, os_image=0.0, application=0.0, unique=0.9),
-    pt_updates_per_s=_QUIET_PT_UPDATES_PER_S,
-    tlb_misses_per_s=_QUIET_TLB_MISSES_PER_S,
+    context_switches_per_s=_QUIET_CONTEXT_SWITCHES_PER_S,
+    scattered_refs_per_s=_QUIET_SCATTERED_REFS_PER_S,
     touch_per_min=0.0,
 )
 
@@ -117,12 +132,16 @@ WEBSERVER = WorkloadPreset(
     application_image_mb=48,
     resident_fraction=0.30,
     ramp_mb_per_s=8,
-    turnover_per_s=0.002,
     write_pages_per_s=150,
     content=ContentMix(zero=0.25, os_image=0.15, application=0.15, unique=0.45),
-    pt_updates_per_s=86_000,
-    tlb_misses_per_s=150_000,
+    context_switches_per_s=2_000,
+    scattered_refs_per_s=160_000,
     touch_per_min=0.6,
+    process="httpd",
+    data_area="cache",
+    workers_per_vcpu=2,
+    worker_mb=2,
+    forks_per_s=3.3,  # prefork workers that serve a few requests each (MaxRequestsPerChild)
 )
 
 DATABASE = WorkloadPreset(
@@ -132,12 +151,13 @@ DATABASE = WorkloadPreset(
     application_image_mb=96,
     resident_fraction=0.60,
     ramp_mb_per_s=16,
-    turnover_per_s=0.0,
     write_pages_per_s=300,
     content=ContentMix(zero=0.05, os_image=0.0, application=0.02, unique=0.93),
-    pt_updates_per_s=1_000,
-    tlb_misses_per_s=450_000,
+    context_switches_per_s=500,
+    scattered_refs_per_s=470_000,
     touch_per_min=0.5,
+    process="postgres",
+    data_area="buffer pool",
 )
 
 BATCH = WorkloadPreset(
@@ -147,12 +167,13 @@ BATCH = WorkloadPreset(
     application_image_mb=12,
     resident_fraction=0.45,
     ramp_mb_per_s=64,
-    turnover_per_s=0.0,
     write_pages_per_s=2_000,
     content=ContentMix(zero=0.20, os_image=0.0, application=0.02, unique=0.78),
-    pt_updates_per_s=4_000,
-    tlb_misses_per_s=300_000,
+    context_switches_per_s=200,
+    scattered_refs_per_s=320_000,
     touch_per_min=0.9,
+    process="batch",
+    data_area="work area",
     compute_passes=3,
 )
 
@@ -163,11 +184,10 @@ TOUCHER = WorkloadPreset(
     application_image_mb=0,
     resident_fraction=0.0,
     ramp_mb_per_s=0.0,
-    turnover_per_s=0.0,
     write_pages_per_s=0,
     content=ContentMix(zero=0.0, os_image=0.0, application=0.0, unique=1.0),
-    pt_updates_per_s=_QUIET_PT_UPDATES_PER_S,
-    tlb_misses_per_s=_QUIET_TLB_MISSES_PER_S,
+    context_switches_per_s=_QUIET_CONTEXT_SWITCHES_PER_S,
+    scattered_refs_per_s=_QUIET_SCATTERED_REFS_PER_S,
     touch_per_min=0.0,
 )
 

@@ -12,7 +12,8 @@ import numpy as np
 from hostsim.engine.machine import MachineMemory
 
 _FIBONACCI = np.uint64(0x9E3779B97F4A7C15)  # 2**64 / golden ratio (Knuth's multiplicative hashing)
-# The fingerprint is bits 24-31 of the hash (the slot comes from its top bits): byte 3 of the uint64.
+# The fingerprint is bits 24-31 of the hash (the slot comes from its top bits): byte 3 of the
+# uint64.
 _FINGERPRINT_BYTE = 3 if sys.byteorder == "little" else 4
 _MIN_ROOM = 4096  # free slots a table makes before inserting more
 _ZERO_BATCH = 64  # zero pages in a batch worth looking up apart from the rest
@@ -96,7 +97,8 @@ class ShareTable:
             room = int(MAX_LOAD * self.slots.size) - self.live - self.tombstones
             left = keys.size - start
             if room < min(left, _MIN_ROOM):
-                # Grow for what this batch has been inserting so far (a little, before anything is known).
+                # Grow for what this batch has been inserting so far (a little, before anything
+                # is known).
                 expected = math.ceil(left * inserted / start) if start else _MIN_ROOM
                 self._grow(min(left, max(_MIN_ROOM, expected)))
                 continue
@@ -124,7 +126,8 @@ class ShareTable:
         empty = held == EMPTY
         retry = np.zeros(0, np.int64)
         if empty.any():
-            # (.compress and .nonzero, not boolean indexing or np.flatnonzero: several times faster.)
+            # (.compress and .nonzero, not boolean indexing or np.flatnonzero: several times
+            # faster.)
             where, claimant = position.compress(empty), frames.compress(empty)
             claimed = empty.nonzero()[0]
             retry = self._claim(where, claimant, claimed, fingerprint.compress(empty), tag)
@@ -189,7 +192,8 @@ class ShareTable:
         )
 
     def _claim(self, where, claimant, claimed, prints, tag) -> np.ndarray:
-        """Write `claimant` frames into the empty slots `where`; returns the entries of `claimed` that lost.
+        """Write `claimant` frames into the empty slots `where`; returns the entries of `claimed`
+        that lost.
 
         Of several claims on one slot the last write stays; the losers look at that slot again,
         which may now hold their own key.
@@ -275,7 +279,8 @@ class ShareTable:
             self._rebuild(capacity)
 
     def _grow(self, wanted: int) -> None:
-        """Make room for `wanted` more entries: sweep tombstones, double until they fit with room to spare."""
+        """Make room for `wanted` more entries: sweep tombstones, double until they fit with room
+        to spare."""
         capacity = self.slots.size
         while self.live + wanted > _GROWN_LOAD * capacity:
             capacity *= 2
@@ -299,7 +304,7 @@ class ShareTable:
             won = self.slots[where] == frames[placing]
             where, placing = where.compress(won), placing.compress(won)
             self.fingerprints[where] = fingerprint[placing]
-            if tags is not None:
+            if tags is not None and self.tags is not None:  # re-allocated tagged when tags held
                 self.tags[where] = tags[placing]
             advance = (self.slots[position] != frames[which]).nonzero()[0]  # not placed yet
             probe = probe[advance] + 1

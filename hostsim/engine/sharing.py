@@ -22,12 +22,16 @@ frame's reference count re-divides its charge among exactly the VMs that map it.
 """
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hostsim.engine.grouping import distinct, group_counts
 from hostsim.engine.machine import FRAME, LISTED, MachineMemory, coprime_stride
 from hostsim.engine.pagelist import PageList
+
+if TYPE_CHECKING:
+    from hostsim.engine.vmm import RunningVM
 from hostsim.engine.share_table import ShareTable
 
 
@@ -101,7 +105,18 @@ class SharingDomain:
         self.machine = machine
         self.table = ShareTable(machine, tagged=self.group)
         self.rows = RowStore() if self.group else None
-        self.members: dict[int, object] = {}
+        self.members: dict[int, RunningVM] = {}
+
+    # A group domain (several VMs) keeps per-member rows and tags; a single VM's domain has none.
+    @property
+    def _rows(self) -> "RowStore":
+        assert self.rows is not None, "per-member rows exist in group domains only"
+        return self.rows
+
+    @property
+    def _tags(self) -> np.ndarray:
+        assert self.table.tags is not None, "tags exist in group domains only"
+        return self.table.tags
 
     @property
     def nbytes(self) -> int:
@@ -243,7 +258,7 @@ class SharingDomain:
         distinct_frames, counts = group_counts(frames)
         contents = machine.content[frames]
         self.drop_refs(vm, distinct_frames, counts)
-        copies = machine.take(pages.size)
+        copies = machine.take(pages.size, vm.slot)
         machine.content[copies] = contents
         vm.pmap[pages] = copies
         vm.consumed += pages.size
@@ -259,23 +274,23 @@ class SharingDomain:
 
     def _rows_of(self, frames: np.ndarray, slots: np.ndarray, refs: np.ndarray) -> np.ndarray:
         """Per-member references of each frame: a stored row if shared, else its one owner."""
-        rows = np.zeros((frames.size, self.rows.width), np.int32)
-        tags = self.table.tags[slots]
+        rows = np.zeros((frames.size, self._rows.width), np.int32)
+        tags = self._tags[slots]
         alone = refs == 1
         rows[alone.nonzero()[0], tags[alone]] = 1
-        rows[~alone] = self.rows.data[tags[~alone]]
+        rows[~alone] = self._rows.data[tags[~alone]]
         return rows
 
     def _change_refs(self, vm, frames: np.ndarray, delta: np.ndarray) -> None:
         """`vm`'s references to the distinct `frames` change by `delta`; re-divide each frame's charge."""
         slots = self.table.locate(frames)
-        step = max(1, _ROWS_PER_CHUNK // self.rows.width)
+        step = max(1, _ROWS_PER_CHUNK // self._rows.width)
         for start in range(0, frames.size, step):
             part = slice(start, start + step)
             self._change_refs_of(vm, frames[part], slots[part], delta[part])
 
     def _change_refs_of(self, vm, frames, slots, delta) -> None:
-        machine, tags = self.machine, self.table.tags
+        machine, tags = self.machine, self._tags
         old = machine.refcount[frames]
         rows_old = self._rows_of(frames, slots, old)
         new = old + delta
@@ -296,15 +311,15 @@ class SharingDomain:
         machine.shared_frames += int(np.count_nonzero(new >= 2)) - int(np.count_nonzero(old >= 2))
         became = (old < 2) & (new >= 2)
         if became.any():
-            ids = self.rows.allocate(int(np.count_nonzero(became)))
-            self.rows.data[ids] = rows_new[became]
+            ids = self._rows.allocate(int(np.count_nonzero(became)))
+            self._rows.data[ids] = rows_new[became]
             tags[slots[became]] = ids
         stays = (old >= 2) & (new >= 2)
         if stays.any():
-            self.rows.data[tags[slots[stays]]] = rows_new[stays]
+            self._rows.data[tags[slots[stays]]] = rows_new[stays]
         ended = (old >= 2) & (new < 2)
         if ended.any():
-            self.rows.release(tags[slots[ended]])
+            self._rows.release(tags[slots[ended]])
         alone = ended & (new == 1)
         if alone.any():
             tags[slots[alone]] = rows_new[alone].argmax(axis=1)  # the one member left

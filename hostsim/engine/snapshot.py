@@ -46,7 +46,7 @@ def pack(state) -> bytes:
             MAGIC,
             len(header).to_bytes(8, "little"),
             header,
-            *(a.reshape(-1).view(np.uint8) for a in arrays),
+            *(a.reshape(-1).view(np.uint8).data for a in arrays),  # memoryviews: no copy
         ]
     )
 

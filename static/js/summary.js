@@ -1,14 +1,15 @@
-/* Summary tabs: live numbers and bars (data-live attributes) from the websocket; after a
- * fast-forward ended the page reloads, since the summary reflects the new state of the whole host. */
-(function () {
-  "use strict";
-  const lab = window.vmemlab;
-  if (!lab.feed) return;
-  lab.bindLiveValues(lab.feed);
-  lab.feed.on("advanced", function (message) {
+/* Summary tabs: live numbers and bars from the websocket; after a fast-forward ended the page
+ * reloads, since the summary reflects the new state of the whole host. */
+
+import { bindLiveValues } from "./live-values.js";
+import { objectFeed } from "./object-feed.js";
+
+const RELOAD_AFTER_MS = 1500; // lets the last samples of the fast-forward land first
+
+if (objectFeed) {
+  bindLiveValues(objectFeed);
+  objectFeed.on("advanced", (message) => {
     if (message && message.final === false) return; // still running: its progress bar follows it
-    window.setTimeout(function () {
-      window.location.reload();
-    }, 1500);
+    window.setTimeout(() => window.location.reload(), RELOAD_AFTER_MS);
   });
-})();
+}

@@ -60,21 +60,39 @@ def _build_scenario():
 
     User.objects.create_superuser("admin", password=PASSWORD)
     host = services.create_host(name="esx-browser", memory_mb=16384, cpu_mhz=20000)
-    vm = services.power_on(services.create_vm(host, name="vm-live", memory_mb=1024, workload="webserver"))
+    vm = services.power_on(
+        services.create_vm(host, name="vm-live", memory_mb=1024, workload="webserver")
+    )
     tight = services.create_pool(
-        services.ensure_root_pool(host), "Tight", memory=Allocation(reservation=512, expandable=False)
+        services.ensure_root_pool(host),
+        "Tight",
+        memory=Allocation(reservation=512, expandable=False),
     )
     too_big = services.create_vm(
-        host, pool=tight, name="too-big", memory_mb=2048, memory=Allocation(reservation=1024, expandable=False)
+        host,
+        pool=tight,
+        name="too-big",
+        memory_mb=2048,
+        memory=Allocation(reservation=1024, expandable=False),
     )
     markup = services.power_on(services.create_vm(host, name=MARKUP, memory_mb=512))
     # Rolled-up history for Last day: 5-minute rows during the day before the host existed.
-    end = host.created.replace(second=0, microsecond=0) - timedelta(minutes=host.created.minute % 5 + 5)
+    end = host.created.replace(second=0, microsecond=0) - timedelta(
+        minutes=host.created.minute % 5 + 5
+    )
     times = [end - timedelta(minutes=5 * i) for i in range(12)][::-1]
     Sample.objects.bulk_create(
         Sample(
-            host=host, entity_kind="vm", entity_id=vm.pk, interval=300, ts=ts,
-            values={"mem.granted.average": ROLLED_UP_GRANTED_KB, "mem.granted.minimum": 1, "mem.granted.maximum": 2},
+            host=host,
+            entity_kind="vm",
+            entity_id=vm.pk,
+            interval=300,
+            ts=ts,
+            values={
+                "mem.granted.average": ROLLED_UP_GRANTED_KB,
+                "mem.granted.minimum": 1,
+                "mem.granted.maximum": 2,
+            },
         )
         for ts in times
     )
@@ -152,4 +170,3 @@ def page(browser, scenario):
     context.close()
     assert not dialogs, f"a dialog opened: {dialogs}"
     assert not errors, f"errors in the page: {errors}"
-

@@ -33,7 +33,10 @@ def test_a_fast_forward_shows_its_progress_live_and_after_a_reload(page, scenari
     page.reload()
     page.wait_for_selector(f"{form} [data-progress]:not([hidden])")
     assert progress(page) >= first, "after a reload the bar lost the running job"
-    wait_for(lambda: "simulated minutes" in status(page), message="the reloaded page does not follow the job")
+    wait_for(
+        lambda: "simulated minutes" in status(page),
+        message="the reloaded page does not follow the job",
+    )
 
     page.click(f"{form} [data-cancel]")
     wait_for(lambda: "Cancelled" in status(page), message="the job was not cancelled")

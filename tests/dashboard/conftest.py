@@ -28,3 +28,18 @@ def operator(db):
 def stranger(db):
     """Logged in, but without any permission."""
     return make_user("stranger")
+
+
+@pytest.fixture
+def lab(db):
+    """One host built through pools.services (the JSON API tests' scenario builder)."""
+    from tests.pools.conftest import Lab
+
+    return Lab()
+
+
+@pytest.fixture
+def fast_passwords(settings):
+    """Users are made and HTTP Basic checks passwords per request: a slow hash only costs time
+    there. Only for tests in this process: a lab started for a test hashes as configured."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

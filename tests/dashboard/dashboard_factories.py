@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth.models import Permission, User
 
-from hostsim.models import Host, Sample, VirtualMachine
+from hostsim.engine import HostSim
+from hostsim.models import Host, HostView, Sample, VirtualMachine
+from hostsim.runtime import engine_config
 from pools import services
 from pools.admission import Allocation
 from pools.models import ResourcePool
@@ -70,3 +72,20 @@ def add_samples(kind: str, entity_id: int, host: Host, count: int, *, interval: 
         for i, ts in enumerate(times)
     )
     return times
+
+
+def add_host_view(host: Host, ticks: int = 3, at: datetime = T0) -> dict:
+    """Run the host's powered-on VMs in a real engine for `ticks` intervals and store its esxtop
+    screen as the runtime does after a tick (database VM ids); returns the screen."""
+    sim = HostSim(host.memory_mb, host.cpu_mhz, hardware_mmu=host.hardware_mmu, settings=host.settings)
+    engine_ids = {}
+    for vm in VirtualMachine.objects.filter(host=host, power_state="poweredOn"):
+        engine_ids[sim.add_vm(engine_config(vm))] = vm.pk
+    for engine_id in engine_ids:
+        sim.power_on(engine_id)
+    for _ in range(ticks):
+        sim.step(20)
+    screen = sim.esxtop()
+    screen["vms"] = [{**row, "id": engine_ids[row["id"]]} for row in screen["vms"]]
+    HostView.objects.update_or_create(host=host, defaults={"ts": at, "esxtop": screen})
+    return screen

@@ -17,7 +17,8 @@ ORIGIN = (b"origin", b"http://localhost")
 def session_cookie(user) -> bytes:
     client = Client()
     client.force_login(user)
-    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
+    name = settings.SESSION_COOKIE_NAME
+    return f"{name}={client.cookies[name].value}".encode()
 
 
 def headers_for(user=None) -> list[tuple[bytes, bytes]]:
@@ -31,7 +32,13 @@ class LiveSocket(ApplicationCommunicator):
     def __init__(self, application, path: str, headers: list[tuple[bytes, bytes]]):
         super().__init__(
             application,
-            {"type": "websocket", "path": path, "query_string": b"", "headers": headers, "subprotocols": []},
+            {
+                "type": "websocket",
+                "path": path,
+                "query_string": b"",
+                "headers": headers,
+                "subprotocols": [],
+            },
         )
 
     async def connect(self, timeout: float = 5) -> tuple[bool, int | None]:

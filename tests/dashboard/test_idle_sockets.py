@@ -61,7 +61,9 @@ def test_an_idle_inventory_socket_stays_open_and_still_hears_a_change(host, view
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
-def test_the_performance_tab_of_a_powered_off_vm_stays_open_until_it_powers_on(host, viewer, caplog):
+def test_the_performance_tab_of_a_powered_off_vm_stays_open_until_it_powers_on(
+    host, viewer, caplog
+):
     stopped = make_vm(host, "idle-02", on=False)
     caplog.set_level(logging.ERROR)
     headers = headers_for(viewer)

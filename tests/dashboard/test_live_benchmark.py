@@ -34,15 +34,27 @@ def test_a_short_run_receives_every_sample_times_the_pages_and_cleans_up(live_la
     assert result["objects"] == {"vm": 1, "host": 1, "pool": 1}
     assert result["messages"] >= 6, "each client should see several ticks in 4 s"
     assert result["expected"] == result["messages"] and result["dropped"] == 0
-    assert 0 < result["latency_ms"]["p50"] <= result["latency_ms"]["p95"] <= result["latency_ms"]["max"]
+    assert (
+        0
+        < result["latency_ms"]["p50"]
+        <= result["latency_ms"]["p95"]
+        <= result["latency_ms"]["max"]
+    )
     assert result["performance_page"]["server_median_ms"] > 0
-    assert result["year_of_stats"]["rows_per_request"] == 365 and result["year_of_stats"]["median_ms"] > 0
-    assert set(result["passed"]) == {"latency_p95", "nothing_dropped", "performance_page", "year_of_stats"}
+    assert (
+        result["year_of_stats"]["rows_per_request"] == 365
+        and result["year_of_stats"]["median_ms"] > 0
+    )
+    assert set(result["passed"]) == {
+        "latency_p95",
+        "nothing_dropped",
+        "performance_page",
+        "year_of_stats",
+    }
     assert result["passed"]["nothing_dropped"]
     # The throw-away host of the year of stats is gone, with its rows.
     assert list(Host.objects.values_list("name", flat=True)) == ["esx-bench"]
     assert not Sample.objects.filter(interval=86400).exists()
-
 
 
 def test_bench_live_with_pollers_reports_requests_lag_samples_and_cadence_against_targets(
@@ -54,8 +66,20 @@ def test_bench_live_with_pollers_reports_requests_lag_samples_and_cadence_agains
     out = StringIO()
 
     call_command(
-        "bench", "live", "--url", live_lab.url, "--username", "bench",
-        "--password", "bench-password-1", "--clients", "4", "--pollers", "3", "--seconds", "5",
+        "bench",
+        "live",
+        "--url",
+        live_lab.url,
+        "--username",
+        "bench",
+        "--password",
+        "bench-password-1",
+        "--clients",
+        "4",
+        "--pollers",
+        "3",
+        "--seconds",
+        "5",
         stdout=out,
     )
     result = json.loads(out.getvalue())

@@ -173,7 +173,9 @@ def test_a_fast_forward_tells_every_chart_of_the_host_to_reload(host, vm, viewer
         assert (await host_socket.connect())[0]
         end = T0.replace(hour=13)
         await sync_to_async(host_advanced.send)(sender=Host, host_id=host.pk, start=T0, end=end)
-        expected = {"type": "advanced", "from": T0.isoformat(), "to": end.isoformat(), "final": True}
+        expected = {
+            "type": "advanced", "from": T0.isoformat(), "to": end.isoformat(), "final": True
+        }
         assert await vm_socket.receive_json(timeout=5) == expected
         assert await host_socket.receive_json(timeout=5) == expected
         await vm_socket.disconnect()

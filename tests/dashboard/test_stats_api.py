@@ -6,7 +6,10 @@ import pytest
 from dashboard_factories import add_samples, make_vm
 from django.test import Client
 
+from dashboard.counters import counters_for
 from dashboard.stats import MAX_COUNTERS
+from hostsim.engine.counters import HOST_COUNTERS, VM_COUNTERS
+from pools.receivers import POOL_COUNTERS
 
 pytestmark = pytest.mark.django_db
 
@@ -29,6 +32,7 @@ def test_the_default_is_the_overview_counters_over_the_last_real_time_hour_oldes
     assert list(body["series"]) == [
         "mem.granted.average", "mem.consumed.average", "mem.shared.average",
         "mem.active.average", "mem.overhead.average", "mem.vmmemctl.average",
+        "mem.swapped.average", "mem.compressed.average",
     ]
     assert body["series"]["mem.granted.average"] == [100_000 + step for step in range(20, 200)]
     assert body["end"] == times[-1].isoformat()
@@ -145,12 +149,14 @@ def test_host_and_pool_stats_read_their_own_rows(host, vm, viewer):
     assert host_body["series"] == {"mem.sharedcommon.average": [0, 1, 2]}
     pool_body = client.get(f"/api/pools/{vm.resource_pool_id}/stats/").json()
     assert pool_body["series"]["mem.granted.average"] == [0, 10]
-    assert "mem.vmmemctl.average" not in pool_body["series"]  # the pool's Overview set
+    assert "mem.sharedcommon.average" not in pool_body["series"]  # the pool's Overview set
+    assert "mem.compressed.average" in pool_body["series"]
 
 
 def test_anonymous_callers_and_users_without_permission_are_refused(host, vm, stranger, viewer):
     add_samples("vm", vm.pk, host, 3)
-    assert Client().get(f"/api/vms/{vm.pk}/stats/").status_code in (401, 403)
+    anonymous = Client().get(f"/api/vms/{vm.pk}/stats/")
+    assert (anonymous.status_code, anonymous["WWW-Authenticate"]) == (401, 'Basic realm="api"')
     refused = logged_in(stranger).get(f"/api/vms/{vm.pk}/stats/")
     assert refused.status_code == 403
     assert "error" in refused.json() and "timestamps" not in refused.json()
@@ -199,11 +205,21 @@ def test_the_counter_catalogue_describes_every_counter_with_vsphere_labels(viewe
     by_name = {counter["name"]: counter for counter in body}
     assert {"mem.granted", "mem.consumed", "mem.shared", "mem.sharedcommon", "mem.zero", "mem.active",
             "mem.overhead", "mem.vmmemctl", "mem.swapped", "mem.usage", "lab.mmu.overhead",
-            "lab.guest.used"} <= set(by_name)
+            "lab.guest.used", "mem.vmmemctltarget", "mem.swaptarget", "mem.swapin", "mem.swapout",
+            "mem.swapinRate", "mem.swapoutRate", "mem.compressed", "mem.zipSaved",
+            "mem.compressionRate", "mem.decompressionRate", "mem.latency", "mem.entitlement",
+            "mem.state", "mem.lowfreethreshold", "mem.swapused", "mem.reservedCapacity",
+            "mem.totalCapacity"} <= set(by_name)
     assert by_name["mem.sharedcommon"]["label"] == "Shared common"
     assert by_name["mem.vmmemctl"]["label"] == "Balloon"
     assert by_name["mem.granted"]["unit"] == "KB"
-    assert by_name["mem.usage"]["unit"] == "%"
+    # Percentages are stored and served in hundredths, as vSphere's QueryPerf gives them.
+    assert (by_name["mem.usage"]["unit"], by_name["mem.usage"]["scale"]) == ("percent", 100)
+    assert (by_name["mem.latency"]["unit"], by_name["mem.latency"]["scale"]) == ("percent", 100)
+    assert (by_name["mem.granted"]["scale"], by_name["mem.swapinRate"]["unit"]) == (1, "KBps")
+    assert by_name["mem.totalCapacity"]["unit"] == "MB"  # vSphere's "total reservation"
+    assert by_name["mem.state"]["entities"] == ["host"]
+    assert "0 high, 1 clear, 2 soft, 3 hard" in by_name["mem.state"]["description"]
     assert by_name["mem.granted"]["rollups"] == ["average", "minimum", "maximum"]
     assert by_name["mem.granted"]["statsType"] == "absolute"
     assert by_name["mem.sharedcommon"]["entities"] == ["host"]
@@ -220,7 +236,8 @@ def test_the_catalogue_can_be_narrowed_to_one_kind_of_entity(viewer):
 
 
 def test_the_catalogue_needs_a_login(db):
-    assert Client().get("/api/counters/").status_code in (401, 403)
+    anonymous = Client().get("/api/counters/")
+    assert (anonymous.status_code, anonymous["WWW-Authenticate"]) == (401, 'Basic realm="api"')
 
 
 def test_the_catalogue_lists_every_counter_the_lab_stores():
@@ -233,3 +250,9 @@ def test_the_catalogue_lists_every_counter_the_lab_stores():
         for name in stored:
             assert name in CATALOGUE, name
             assert kind in CATALOGUE[name].entities, (kind, name)
+
+
+def test_every_counter_the_engine_reports_is_in_the_catalogue_for_its_entity_kinds():
+    """What the worker stores is what the catalogue describes: no counter stored but unserved."""
+    for kind, reported in (("vm", VM_COUNTERS), ("host", HOST_COUNTERS), ("pool", POOL_COUNTERS)):
+        assert {counter.name for counter in counters_for(kind)} == set(reported), kind

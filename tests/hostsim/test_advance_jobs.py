@@ -74,7 +74,10 @@ def test_a_second_fast_forward_of_the_same_host_is_refused_with_the_running_job(
     assert body["fault"] == "TaskInProgress" and body["job"]["id"] == first["id"]
     assert "already being fast-forwarded" in body["error"]
     # Another host is not held up by it.
-    assert api.post(f"/api/hosts/{other.pk}/advance/", {"seconds": 60}, format="json").status_code == 202
+    assert (
+        api.post(f"/api/hosts/{other.pk}/advance/", {"seconds": 60}, format="json").status_code
+        == 202
+    )
 
 
 def test_a_queued_fast_forward_can_be_cancelled_and_another_started(api, clean_redis):
@@ -83,7 +86,10 @@ def test_a_queued_fast_forward_can_be_cancelled_and_another_started(api, clean_r
     cancelled = api.post(f"/api/hosts/{host.pk}/advance/{job['id']}/cancel/")
     assert cancelled.status_code == 200
     assert cancelled.json()["state"] == "cancelled" and cancelled.json()["finished"]
-    assert api.post(f"/api/hosts/{host.pk}/advance/", {"seconds": 60}, format="json").status_code == 202
+    assert (
+        api.post(f"/api/hosts/{host.pk}/advance/", {"seconds": 60}, format="json").status_code
+        == 202
+    )
 
 
 @pytest.mark.parametrize(
@@ -113,7 +119,10 @@ def test_following_a_job_needs_view_and_cancelling_needs_change_permission(clean
     client.force_authenticate(reader)
     assert client.get(f"/api/hosts/{host.pk}/advance/{job.pk}/").status_code == 202
     assert client.post(f"/api/hosts/{host.pk}/advance/{job.pk}/cancel/").status_code == 403
-    assert client.post(f"/api/hosts/{host.pk}/advance/", {"seconds": 60}, format="json").status_code == 403
+    assert (
+        client.post(f"/api/hosts/{host.pk}/advance/", {"seconds": 60}, format="json").status_code
+        == 403
+    )
     assert AdvanceJob.objects.get(pk=job.pk).state == "queued"
 
 
@@ -141,7 +150,9 @@ def test_a_cancel_request_stops_a_running_job_at_its_next_chunk(clean_redis):
     host = _host("esxi-ff")
     job = runtime.start_advance(host.pk, DAY)
     assert runtime.run_advance_chunk(job.pk) == "more"
-    AdvanceJob.objects.filter(pk=job.pk).update(cancel_requested=True)  # as cancel_advance while busy
+    AdvanceJob.objects.filter(pk=job.pk).update(
+        cancel_requested=True
+    )  # as cancel_advance while busy
     assert runtime.run_advance_chunk(job.pk) == "cancelled"
     runtime.forget(host.pk)
     job.refresh_from_db()

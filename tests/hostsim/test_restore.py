@@ -40,7 +40,9 @@ def toucher(host):
 
 def _latest(vm) -> dict:
     row = (
-        Sample.objects.filter(entity_kind=EntityKind.VM, entity_id=vm.pk, interval=REALTIME_INTERVAL)
+        Sample.objects.filter(
+            entity_kind=EntityKind.VM, entity_id=vm.pk, interval=REALTIME_INTERVAL
+        )
         .order_by("-ts")
         .first()
     )

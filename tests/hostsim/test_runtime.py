@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 
 from hostsim import rollups, runtime
+from hostsim.engine import vmkernel_reserved_mb
 from hostsim.models import REALTIME_INTERVAL, Checkpoint, EntityKind, GuestOperation, Sample
 from pools import services
 from pools.errors import InvalidOperation
@@ -14,7 +15,7 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def host(clean_redis):
-    host = services.create_host(name="esxi-rt", memory_mb=4096, cpu_mhz=8000, seed=3, share_force_salting=0)
+    host = services.create_host(name="esxi-rt", memory_mb=4096, cpu_mhz=8000, seed=3, advanced_settings={"Mem.ShareForceSalting": 0})
     yield host
     runtime.forget(host.pk)
 
@@ -75,10 +76,10 @@ def test_powering_off_stops_the_vms_samples_and_releases_its_memory(host):
 def test_advanced_settings_reach_the_engine_by_version(host):
     _vm(host, name="a", workload="idle")
     _vm(host, name="b", workload="idle")
-    services.update_host(host, share_scan_ghz=0)  # scanning off: nothing is ever shared
+    services.update_host(host, advanced_settings={"Mem.ShareScanGHz": 0})  # scanning off: nothing is ever shared
     runtime.advance(host.pk, 600)
     assert _series(EntityKind.HOST, host.pk, "mem.shared")[-1] == 0
-    services.update_host(host, share_scan_ghz=8, share_scan_time=10)
+    services.update_host(host, advanced_settings={"Mem.ShareScanGHz": 8, "Mem.ShareScanTime": 10})
     runtime.advance(host.pk, 1200)
     assert _series(EntityKind.HOST, host.pk, "mem.shared")[-1] > 0
 
@@ -135,4 +136,5 @@ def test_new_host_memory_rebuilds_the_engine_once_its_vms_are_off(host):
     services.power_off(vm)
     services.update_host(host, memory_mb=8192)
     runtime.tick(host.pk)
-    assert _series(EntityKind.HOST, host.pk, "mem.totalCapacity")[-1] == 8192 * 1024
+    reservable = 8192 - vmkernel_reserved_mb(8192)  # MB, vSphere's "Total reservation" capacity
+    assert _series(EntityKind.HOST, host.pk, "mem.totalCapacity")[-1] == reservable

@@ -5,9 +5,17 @@ from datetime import timedelta
 
 import pytest
 
-from hostsim import routing, runtime, tasks
-from hostsim.models import REALTIME_INTERVAL, Checkpoint, EntityKind, GuestOperation, Sample
+from hostsim import fastforward, routing, runtime, tasks
+from hostsim.models import (
+    REALTIME_INTERVAL,
+    AdvanceJob,
+    Checkpoint,
+    EntityKind,
+    GuestOperation,
+    Sample,
+)
 from pools import services
+from pools.admission import Allocation
 from tests.labprocs import wait_until
 from tests.stored_samples import realtime_times as _timestamps
 
@@ -143,3 +151,33 @@ def test_a_worker_refuses_any_pool_but_solo_in_one_sentence(pool, named, redis_u
         "vmemlab: the worker must run --pool=solo (it holds live host engines in its own memory), "
         f"not {named}."
     ]
+
+
+def test_raising_a_vms_shares_under_contention_raises_its_granted_on_the_worker(celery_workers):
+    """Two 1.5 GB databases on a 2 GB host: the one given high shares gets the memory."""
+    host = services.create_host(name="esxi-tight", memory_mb=2048, cpu_mhz=4000, seed=3)
+    a, b = (
+        services.power_on(services.create_vm(host, name=name, memory_mb=1536, vcpus=1, workload="database"))
+        for name in ("db-a", "db-b")
+    )
+    celery_workers.start("w1")
+    celery_workers.start_beat()
+
+    def fast_forward(minutes):
+        job = fastforward.request_advance(host.pk, minutes * 60)
+        wait_until(lambda: AdvanceJob.objects.get(pk=job.pk).state == AdvanceJob.State.DONE, 120,
+                   lambda: f"the fast-forward did not finish: {AdvanceJob.objects.get(pk=job.pk)}")
+
+    def latest(vm, counter):
+        rows = Sample.objects.filter(entity_kind=EntityKind.VM, entity_id=vm.pk, interval=REALTIME_INTERVAL)
+        return rows.order_by("-ts").values_list("values", flat=True).first()[counter]
+
+    fast_forward(13)
+    granted_before = latest(a, "mem.granted")
+    for vm, level in ((a, "high"), (b, "low")):
+        memory = services.allocation_of(vm, "memory")
+        services.reconfigure_vm(vm, memory=Allocation(memory.reservation, memory.limit, expandable=False,
+                                                     shares_level=level))
+    fast_forward(13)
+    assert latest(a, "mem.entitlement") > latest(b, "mem.entitlement") + 400 * 1024
+    assert latest(a, "mem.granted") > granted_before + 50 * 1024

@@ -12,11 +12,11 @@ from pools import services
 from pools.admission import UNLIMITED, Allocation
 from pools.models import ResourcePool
 
-# A 16 GB host: the VMkernel keeps 512 MB + 1.5% (245 MB), so VMs get 15627 MB
-# (pools.services.capacity_for_vms); CPU is handed out whole.
+# A 16 GB host: the VMkernel keeps 24 MB + 8 MB per GB (152 MB; hostsim.engine.overhead), so VMs
+# get 16232 MB (pools.services.capacity_for_vms); CPU is handed out whole.
 HOST_MEMORY_MB = 16384
 HOST_CPU_MHZ = 20000
-ROOT_MEMORY_MB = 16384 - 512 - 245
+ROOT_MEMORY_MB = 16384 - 24 - 8 * 16
 
 
 def fixed(reservation: int, limit: int = UNLIMITED) -> Allocation:

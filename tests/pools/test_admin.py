@@ -228,8 +228,8 @@ def test_the_power_on_action_reports_success_and_refusals(admin_client, lab):
     )
 
     assert messages_of(response) == [
-        'Cannot power on "big": Insufficient resources to satisfy configured reservation: "P" has 0 MB '
-        "unreserved memory, the operation needs 1 MB"
+        'Cannot power on "big": Insufficient resources to satisfy configured reservation: '
+        '"P" has 0 MB unreserved memory, the operation needs 1 MB'
     ]
     assert database_state() == before
     response = admin_client.post(

@@ -173,7 +173,7 @@ def test_snapshot_refuses_a_pool_without_parent_and_a_cycle():
         TreeSnapshot.build([root], [VmNode(1, "vm", 42, False, 1, 1024)])
 
 
-# --------------------------------------------------------------------------- child pools use the parent's reservation
+# --------------------------------------------------------- child pools use the parent's reservation
 
 
 def test_child_pool_reservations_consume_the_parents_unreserved_amount():
@@ -240,7 +240,7 @@ def test_an_empty_pool_still_reserves_its_reservation():
     )
 
 
-# --------------------------------------------------------------------------- expandable reservations (vSphere guide)
+# ---------------------------------------------------------- expandable reservations (vSphere guide)
 
 
 def guide_tree(*, vm_m2: bool) -> TreeSnapshot:
@@ -719,7 +719,7 @@ def test_the_root_pool_cannot_be_deleted():
     assert (decision.admitted, decision.fault) == (False, INVALID_ARGUMENT)
 
 
-# --------------------------------------------------------------------------- a tree that is already overcommitted
+# ------------------------------------------------------------- a tree that is already overcommitted
 
 
 def shrunk_host() -> TreeSnapshot:
@@ -919,6 +919,10 @@ def test_a_valid_allocation_has_no_field_errors():
         (Allocation(shares_level="extreme"), "shares_level", "Unknown shares level"),
         (Allocation(shares_level="custom"), "shares", "positive"),
         (Allocation(shares_level="custom", shares=-5), "shares", "positive"),
+        # What a database column holds (an xsd:long from the vSphere API could be larger).
+        (Allocation(reservation=2**31), "reservation", "at most 2147483647"),
+        (Allocation(limit=2**63), "limit", "at most 2147483647"),
+        (Allocation(shares_level="custom", shares=2**31), "shares", "at most 2147483647"),
         (
             Allocation(reservation=4097),
             "reservation",

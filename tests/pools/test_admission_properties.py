@@ -33,7 +33,7 @@ UNIT = 512  # MB or MHz: coarse steps make exact fits and one-step-too-much case
 VM_MEMORY_MB = 5 * UNIT  # reconfigurations may reserve 6 units: more than configured
 VM_COUNT = 6
 
-# --------------------------------------------------------------------------- an independent reading of the rules
+# -------------------------------------------------------------- an independent reading of the rules
 
 
 def used(snap: TreeSnapshot, pool_id, resource: str) -> int:
@@ -72,7 +72,7 @@ def is_valid(snap: TreeSnapshot) -> bool:
     return all(vm.memory.reservation <= vm.memory_mb for vm in snap.vms.values())
 
 
-# --------------------------------------------------------------------------- random trees and operations
+# ---------------------------------------------------------------------- random trees and operations
 
 amounts = st.integers(0, 6).map(lambda n: n * UNIT)
 pool_reservations = st.integers(0, 3).map(lambda n: n * UNIT)

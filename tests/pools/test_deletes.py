@@ -29,7 +29,9 @@ def host():
 
 def test_deleting_a_powered_on_vm_is_refused_with_a_message(admin_client, host):
     vm = VirtualMachine.objects.get(name="on")
-    response = admin_client.post(f"/admin/hostsim/virtualmachine/{vm.pk}/delete/", {"post": "yes"}, follow=True)
+    response = admin_client.post(
+        f"/admin/hostsim/virtualmachine/{vm.pk}/delete/", {"post": "yes"}, follow=True
+    )
     assert response.status_code == 200
     assert "Power off" in response.content.decode()
     assert VirtualMachine.objects.filter(pk=vm.pk).exists()
@@ -47,12 +49,16 @@ def test_delete_selected_keeps_the_running_vm_and_deletes_the_other(admin_client
 
 
 def test_a_host_with_running_vms_cannot_be_deleted_and_one_without_can(admin_client, host):
-    response = admin_client.post(f"/admin/hostsim/host/{host.pk}/delete/", {"post": "yes"}, follow=True)
+    response = admin_client.post(
+        f"/admin/hostsim/host/{host.pk}/delete/", {"post": "yes"}, follow=True
+    )
     assert "Power off the VMs" in response.content.decode()
     assert Host.objects.filter(pk=host.pk).exists()
 
     services.power_off(VirtualMachine.objects.get(name="on"))
-    response = admin_client.post(f"/admin/hostsim/host/{host.pk}/delete/", {"post": "yes"}, follow=True)
+    response = admin_client.post(
+        f"/admin/hostsim/host/{host.pk}/delete/", {"post": "yes"}, follow=True
+    )
     assert response.status_code == 200
     assert not Host.objects.filter(pk=host.pk).exists()
     assert not ResourcePool.objects.filter(host_id=host.pk).exists()

@@ -6,6 +6,7 @@ back from the database (rows, and `services.runtime`). A refusal must write noth
 """
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from hostsim.models import PowerState
 from pools import services
@@ -68,28 +69,28 @@ def test_the_root_pool_follows_the_hosts_capacity(lab):
 
     host = services.update_host(lab.host, memory_mb=32768, cpu_mhz=30000)
 
-    # 32768 - 512 - int(1.5% of 32768 = 491.52)
-    assert services.capacity_for_vms(host) == {"cpu": 30000, "memory": 31765}
+    # 32768 - (24 + 8 MB for each of 32 GB)
+    assert services.capacity_for_vms(host) == {"cpu": 30000, "memory": 32488}
     root = lab.root
     assert (root.mem_reservation, root.mem_limit, root.cpu_reservation, root.cpu_limit) == (
-        31765,
-        31765,
+        32488,
+        32488,
         30000,
         30000,
     )
-    assert runtime_of(lab)["unreservedForVm"] == 31765
-    assert fresh(host).config_version == version + 1
+    assert runtime_of(lab)["unreservedForVm"] == 32488
+    assert fresh(host).config_version > version  # the simulation re-reads the host
 
 
 @pytest.mark.parametrize(("memory_mb", "admitted"), [(12288, True), (12287, False)])
 def test_a_host_cannot_shrink_below_what_its_pools_reserve(lab, memory_mb, admitted):
-    # 12288 MB leaves 12288 - 512 - 184 = 11592 MB for VMs; one MB less leaves 11591.
-    lab.pool("BIG", memory=fixed(11592))
+    # 12288 MB leaves 12288 - (24 + 8 * 12) = 12168 MB for VMs; one MB less leaves 12167.
+    lab.pool("BIG", memory=fixed(12168))
     before = database_state()
 
     if admitted:
         services.update_host(lab.host, memory_mb=memory_mb)
-        assert lab.root.mem_reservation == 11592
+        assert lab.root.mem_reservation == 12168
         assert runtime_of(lab)["unreservedForVm"] == 0
         return
     with pytest.raises(AdmissionDenied) as refused:
@@ -857,3 +858,16 @@ def test_a_moved_vm_keeps_its_allocation_and_its_share_percentage_follows_its_ne
     assert percentages(lab, None, "memory") == {"A": 33.33, "B": 66.67}
     assert percentages(lab, "A", "memory") == {"neighbour": 75.0, "mover": 25.0}  # 122880 : 40960
     assert runtime_of(lab, "A") == figures(1024, 1024, ROOT_MEMORY_MB - 1024, ROOT_MEMORY_MB)
+
+
+@pytest.mark.parametrize("name", ["bad\x01name", "tab\there", "bell\x07", "del\x7f"])
+def test_names_with_control_characters_are_refused_everywhere(lab, name):
+    """XML cannot carry them, so no vSphere client could read an inventory holding one."""
+    before = database_state()
+    with pytest.raises(InvalidOperation, match="control characters"):
+        lab.pool(name)
+    with pytest.raises((InvalidOperation, ValidationError), match="control characters"):
+        lab.vm(name)
+    with pytest.raises((InvalidOperation, ValidationError), match="control characters"):
+        services.create_host(name=name, memory_mb=4096, cpu_mhz=4000)
+    assert database_state() == before

@@ -24,8 +24,8 @@ def test_seeding_twice_creates_the_demo_once(capsys):
 
     second = seed(capsys)
 
-    assert counts == (2, 2 + 2, 11)  # two hosts, their root pools, Production and Test
-    assert "(15 objects created)" in first
+    assert counts == (3, 3 + 2, 16)  # three hosts, their root pools, Production and Test
+    assert "(21 objects created)" in first
     assert "(0 objects created)" in second
     assert database_state() == state
 
@@ -35,8 +35,8 @@ def test_the_demo_compares_two_hosts_and_a_mix_of_guests(capsys):
 
     hosts = {host.name: host for host in Host.objects.all()}
     modern, legacy = hosts["esxi-01.lab.local"], hosts["esxi-02.lab.local"]
-    assert (modern.hardware_mmu, modern.share_force_salting) == (True, 0)
-    assert (legacy.hardware_mmu, legacy.share_force_salting) == (False, 2)
+    assert (modern.hardware_mmu, modern.settings["Mem.ShareForceSalting"]) == (True, 0)
+    assert (legacy.hardware_mmu, legacy.settings["Mem.ShareForceSalting"]) == (False, 2)
     for host in (modern, legacy):
         assert set(host.vms.values_list("guest_os", flat=True)) == {"linux", "windows"}
     assert list(
@@ -49,7 +49,22 @@ def test_the_demo_compares_two_hosts_and_a_mix_of_guests(capsys):
         "batch",
         "toucher",
     }
-    assert VirtualMachine.objects.filter(power_state=PowerState.POWERED_ON).count() == 10
+    assert VirtualMachine.objects.filter(power_state=PowerState.POWERED_ON).count() == 15
+
+
+def test_the_overcommitted_demo_host_holds_every_kind_of_allocation(capsys):
+    seed(capsys)
+    host = Host.objects.get(name="esxi-03.lab.local")
+    vms = {vm.name: vm for vm in host.vms.all()}
+    configured = sum(vm.memory_mb for vm in vms.values())
+    assert 1.6 <= configured / host.memory_mb <= 1.9  # overcommitted about 1.7x
+    assert all(vm.powered_on for vm in vms.values())
+    assert vms["db-reserved-03"].mem_reservation == 2048
+    assert vms["limited-03"].mem_limit == 1024 < vms["limited-03"].memory_mb
+    assert vms["no-balloon-03"].balloon_driver is False
+    assert (vms["db-high-03"].mem_shares_level, vms["db-low-03"].mem_shares_level) == ("high", "low")
+    # The simulation gets the tree with the VMs' pool membership (all under the root here).
+    assert sorted(host.resource_tree["vms"]) == sorted(vm.pk for vm in vms.values())
 
 
 def test_big_test_01_is_refused_by_admission_control(capsys):

@@ -25,7 +25,7 @@ def admin_client():
 
 
 @pytest.mark.parametrize(
-    "url", ["/accounts/login/", "/healthz", "/static/js/vmemlab.js", "/no-such-page/"]
+    "url", ["/accounts/login/", "/healthz", "/static/js/perf.js", "/no-such-page/"]
 )
 def test_every_response_has_the_policy_even_anonymous_ones(url, redis_url):
     response = Client().get(url)

@@ -13,6 +13,7 @@ import os
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -126,6 +127,7 @@ class LabRun:
     def __init__(self, var_dir: Path, *args: str, sigint_ignored: bool = False, **extra_env: str):
         self.var_dir = var_dir
         self.port = _free_port()
+        self.https_port = _free_port()
         self.marker = f"VMEMLAB_VAR_DIR={var_dir}"
         self.username = "launcher-test"
         self.password = secrets.token_urlsafe(16)
@@ -142,7 +144,7 @@ class LabRun:
         # `nohup ./lab up &` starts the launcher with SIGINT ignored; so does this, when asked.
         ignore_sigint = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "lab"), "up", "--port", str(self.port), *args],
+            [sys.executable, str(ROOT / "lab"), "up", "--port", str(self.port), "--https-port", str(self.https_port), *args],
             cwd=ROOT, env=env, stdout=self._log_file, stderr=subprocess.STDOUT,
             preexec_fn=ignore_sigint,
         )
@@ -230,7 +232,10 @@ def test_lab_up_serves_the_lab_and_ctrl_c_twice_leaves_no_process_behind(tmp_pat
     try:
         lab.wait_until_running()
         assert lab.healthy()
-        assert len(lab.note_processes()) >= 4  # web, a worker per core and beat at least
+        assert len(lab.note_processes()) >= 5  # web over HTTP and HTTPS, a worker per core and beat at least
+        tls = ssl.create_default_context(cafile=str(tmp_path / "tls-cert.pem"))  # its self-signed certificate
+        with urllib.request.urlopen(f"https://localhost:{lab.https_port}/sdk/vimServiceVersions.xml", context=tls, timeout=10) as answer:
+            assert b"urn:vim25" in answer.read()
         lab.process.send_signal(signal.SIGINT)
         time.sleep(0.2)
         lab.process.send_signal(signal.SIGINT)  # an impatient second Ctrl-C

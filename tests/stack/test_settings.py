@@ -73,7 +73,10 @@ def test_an_unreachable_database_is_one_sentence():
 def test_production_settings_require_their_variables():
     result = _run("manage.py check", VMEMLAB_ENV="production")
     assert result.returncode != 0
-    assert "Production settings need SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL, REDIS_URL" in result.stderr
+    assert (
+        "Production settings need SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL, REDIS_URL"
+        in result.stderr
+    )
 
 
 def test_production_settings_pass_check_deploy_without_warnings():
@@ -94,7 +97,11 @@ def test_env_example_lists_every_variable_the_settings_read():
 
     read = set()
     for path in (ROOT / "config").glob("*.py"):
-        read |= set(re.findall(r'env_(?:str|bool|int|float|list|url|time_zone)\(\s*"([A-Z_]+)"', path.read_text()))
+        read |= set(
+            re.findall(
+                r'env_(?:str|bool|int|float|list|url|time_zone)\(\s*"([A-Z_]+)"', path.read_text()
+            )
+        )
     listed = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
     assert read <= listed, f"missing from .env.example: {sorted(read - listed)}"
 
@@ -180,8 +187,10 @@ def test_production_trusts_the_proxy_header_it_is_told_and_refuses_a_malformed_o
         "from django.conf import settings; "
         "print(getattr(settings, 'SECURE_PROXY_SSL_HEADER', None))"
     )
-    assert _run_argv([*code.split(), shown], **PRODUCTION).stdout.strip().endswith(
-        "('HTTP_X_FORWARDED_PROTO', 'https')"
+    assert (
+        _run_argv([*code.split(), shown], **PRODUCTION)
+        .stdout.strip()
+        .endswith("('HTTP_X_FORWARDED_PROTO', 'https')")
     )
     direct = _run_argv([*code.split(), shown], **{**PRODUCTION, "SECURE_PROXY_SSL_HEADER": ""})
     assert direct.stdout.strip().endswith("None")  # uvicorn serves TLS itself: trust no header

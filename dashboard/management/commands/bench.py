@@ -1,4 +1,4 @@
-"""manage.py bench engine | live | advance: print benchmark figures as JSON."""
+"""manage.py bench engine | live | advance | sdk: print benchmark figures as JSON."""
 
 import json
 
@@ -8,13 +8,16 @@ from django.core.management.base import BaseCommand, CommandError
 class Command(BaseCommand):
     help = (
         "Run a benchmark and print its figures as JSON: 'engine' (the simulation), 'live' "
-        "(websockets and pollers against a running lab) or 'advance' (a simulated day of a demo host)."
+        "(websockets and pollers against a running lab), 'advance' (a simulated day of a demo "
+        "host) or 'sdk' (a pyVmomi client against a running lab's /sdk)."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("which", choices=["engine", "live", "advance"])
+        parser.add_argument("which", choices=["engine", "live", "advance", "sdk"])
         parser.add_argument("--quick", action="store_true", help="engine: a small host; advance: a simulated hour (smoke runs)")
-        parser.add_argument("--url", default="http://127.0.0.1:8000", help="live: the running lab")
+        parser.add_argument(
+            "--url", default="http://127.0.0.1:8000", help="live, sdk: the running lab"
+        )
         parser.add_argument("--username", default="admin")
         parser.add_argument("--password", default="")
         parser.add_argument("--clients", type=int, default=200)
@@ -25,7 +28,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, which, **options):
-        if which == "advance":
+        if which == "sdk":
+            from vsphere.benchmark import run_sdk_benchmark
+
+            result = run_sdk_benchmark(options["url"], options["username"], options["password"])
+        elif which == "advance":
             from dashboard.advance_benchmark import DAY_S, run_advance_benchmark
 
             result = run_advance_benchmark(3600 if options["quick"] else DAY_S)

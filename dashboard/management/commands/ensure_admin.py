@@ -30,9 +30,15 @@ class Command(BaseCommand):
         elif password and not user.check_password(password):
             user.set_password(password)
             user.save(update_fields=["password"])
-            self.stdout.write(f"lab: updated the password of '{username}' from DJANGO_SUPERUSER_PASSWORD")
+            self.stdout.write(
+                f"lab: updated the password of '{username}' from DJANGO_SUPERUSER_PASSWORD"
+            )
         if password:
-            shown = "(from DJANGO_SUPERUSER_PASSWORD)" if os.environ.get("DJANGO_SUPERUSER_PASSWORD") else password
+            shown = (
+                "(from DJANGO_SUPERUSER_PASSWORD)"
+                if os.environ.get("DJANGO_SUPERUSER_PASSWORD")
+                else password
+            )
         elif password_file.exists():
             shown = password_file.read_text().strip()
         else:

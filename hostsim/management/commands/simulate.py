@@ -19,8 +19,12 @@ class Command(BaseCommand):
         from django.conf import settings
 
         if not 20 <= seconds <= settings.SIM_ADVANCE_MAX_SECONDS:
-            raise CommandError(f"--seconds must be between 20 and {settings.SIM_ADVANCE_MAX_SECONDS}.")
-        found = Host.objects.filter(pk=int(host)) if host.isdigit() else Host.objects.filter(name=host)
+            raise CommandError(
+                f"--seconds must be between 20 and {settings.SIM_ADVANCE_MAX_SECONDS}."
+            )
+        found = (
+            Host.objects.filter(pk=int(host)) if host.isdigit() else Host.objects.filter(name=host)
+        )
         target = found.first()
         if target is None:
             raise CommandError(f"No host {host!r}.")

@@ -38,10 +38,10 @@ def boot(sim: HostSim, seconds=60) -> None:
 
 
 def assert_counter_invariants(sim: HostSim) -> None:
-    """DESIGN.md 4: what every tick must hold, read through the public counters only."""
+    """DESIGN.md 4 and 4b: what every tick must hold, read through the public counters only."""
     host = sim.host_counters()
     running = [vm for vm in sim.vm_ids() if sim.is_powered_on(vm)]
-    vm_consumed_and_overhead = 0
+    vm_held = 0  # what VMs cost the host: consumed, overhead and compression caches
     for vm in sim.vm_ids():
         counters = sim.vm_counters(vm)
         configured = sim.vm_config(vm).memory_mb * MB
@@ -53,20 +53,36 @@ def assert_counter_invariants(sim: HostSim) -> None:
             vm,
             counters,
         )
+        # Each guest page is in one state only: mapped, ballooned, swapped, compressed, untouched.
+        held = (
+            counters["mem.granted"]
+            + counters["mem.vmmemctl"]
+            + counters["mem.swapped"]
+            + counters["mem.compressed"]
+        )
+        assert held <= configured, (vm, counters)
+        assert 0 <= counters["mem.zipSaved"] <= counters["mem.compressed"]
         assert 0 <= counters["mem.active"] <= configured
-        vm_consumed_and_overhead += counters["mem.consumed"] + counters["mem.overhead"]
+        assert 0 <= counters["mem.latency"] <= 10_000 and 0 <= counters["mem.usage"] <= 10_000
+        cache = counters["mem.compressed"] - counters["mem.zipSaved"]
+        vm_held += counters["mem.consumed"] + counters["mem.overhead"] + cache
         if vm not in running:
-            assert (
-                counters["mem.granted"] == counters["mem.consumed"] == counters["mem.overhead"] == 0
-            )
+            assert all(value == 0 for value in counters.values())
+        else:
+            view = sim.guest_view(vm)
+            assert sum(view["held"].values()) == view["used"] == counters["lab.guest.used"]
+            assert view["held"]["ballooned"] == counters["mem.vmmemctl"]
     assert host["mem.sharedcommon"] <= host["mem.shared"]
     assert host["lab.pshare.saving"] == host["mem.shared"] - host["mem.sharedcommon"] >= 0
-    assert abs(vm_consumed_and_overhead + host["mem.sysUsage"] - host["mem.consumed"]) <= max(
-        1, len(running)
-    )
-    assert host["mem.consumed"] <= host["mem.totalCapacity"]
-    assert host["mem.granted"] == sum(sim.vm_counters(vm)["mem.granted"] for vm in running)
-    assert host["mem.shared"] == sum(sim.vm_counters(vm)["mem.shared"] for vm in running)
+    assert abs(vm_held + host["mem.sysUsage"] - host["mem.consumed"]) <= max(1, len(running))
+    assert host["mem.consumed"] <= sim.memory_mb * MB
+    assert host["mem.totalCapacity"] < sim.memory_mb
+    assert 0 <= host["mem.state"] <= 4
+    for name in ("granted", "shared", "vmmemctl", "swapped", "compressed"):
+        assert host[f"mem.{name}"] == sum(sim.vm_counters(vm)[f"mem.{name}"] for vm in running)
     pmem = sim.esxtop()["PMEM"]
-    assert pmem["total"] == pmem["vmk"] + pmem["other"] + pmem["free"]
+    # esxtop's free is total minus what it shows in use: check both against the host's counters.
+    assert pmem["total"] == sim.memory_mb
+    assert abs(pmem["vmk"] + pmem["other"] - host["mem.consumed"] / 1024) <= 2, (pmem, host)
+    assert abs(pmem["free"] - (sim.memory_mb - host["mem.consumed"] / 1024)) <= 2, (pmem, host)
     assert pmem["free"] >= -1

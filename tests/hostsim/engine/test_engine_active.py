@@ -26,16 +26,18 @@ def test_active_memory_falls_slowly_when_a_vm_goes_idle():
     assert much_later < shortly_after / 2
 
 
-def test_active_memory_is_a_share_of_configured_memory_and_usage_says_which():
+def test_active_memory_is_a_share_of_configured_memory_and_usage_says_which_in_hundredths():
     sim = make_host()
     vm = add_vm(sim, memory_mb=256, workload="database")
     sim.step(600)
     counters = sim.vm_counters(vm)
     assert 0 < counters["mem.active"] <= 256 * MB
-    assert counters["mem.usage"] == round(100 * counters["mem.active"] / (256 * MB), 2)
+    # Percent counters are integer hundredths of a percent, as vSphere's QueryPerf returns them.
+    assert counters["mem.usage"] == round(10_000 * counters["mem.active"] / (256 * MB))
+    assert isinstance(counters["mem.usage"], int)
     host = sim.host_counters()
     assert host["mem.active"] == counters["mem.active"]
-    assert host["mem.usage"] == round(100 * host["mem.consumed"] / host["mem.totalCapacity"], 2)
+    assert host["mem.usage"] == round(10_000 * host["mem.consumed"] / (1024 * MB))
 
 
 def test_pages_the_toucher_writes_count_as_active():

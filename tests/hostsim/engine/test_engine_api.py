@@ -20,6 +20,13 @@ def test_the_inventory_reports_vms_their_config_and_power_state(lab):
     sim, running, stopped = lab
     assert sim.vm_ids() == [running, stopped]
     assert sim.vm_config(running) == VMConfig("running", 128, 1, "linux", "toucher")
+    config = sim.vm_config(running)
+    assert (config.reservation_mb, config.limit_mb, config.shares, config.balloon) == (
+        0,
+        -1,
+        None,
+        True,
+    )
     assert sim.is_powered_on(running) and not sim.is_powered_on(stopped)
     assert sim.clock == 60
     sim.step(20)
@@ -38,9 +45,19 @@ def test_settings_default_like_esxi_and_change_by_their_dotted_names():
         "Mem.ShareScanGHz": 4,
         "Mem.ShareRateMax": 1024,
         "Mem.ShareForceSalting": 2,
+        "Mem.MemMinFreePct": 0,
+        "Mem.IdleTax": 75,
+        "Mem.CtlMaxPercent": 65,
+        "Mem.MemZipEnable": 1,
+        "Mem.MemZipMaxPct": 10,
+        "Mem.BalancePeriod": 15,
     }
     sim.set_settings(**{"Mem.ShareScanTime": 30, "Mem.ShareForceSalting": 0})
     assert sim.settings["Mem.ShareScanTime"] == 30 and sim.settings["Mem.ShareForceSalting"] == 0
+    sim.set_settings(**{"Mem.IdleTax": 0, "Mem.MemZipEnable": 0, "Mem.BalancePeriod": 120})
+    assert sim.settings["Mem.IdleTax"] == 0 and sim.settings["Mem.BalancePeriod"] == 120
+    configured = HostSim(1024, 8000, settings={"Mem.MemMinFreePct": 50, "Mem.CtlMaxPercent": 75})
+    assert configured.settings["Mem.MemMinFreePct"] == 50
 
 
 def test_a_stopped_vm_can_be_reconfigured_and_removed(lab):
@@ -116,6 +133,26 @@ def _refusals(sim, running, stopped):
         "valid and invalid setting together": lambda: sim.set_settings(
             **{"Mem.ShareScanTime": 30, "Mem.ShareRateMax": -1}
         ),
+        "min free percent too high": lambda: sim.set_settings(**{"Mem.MemMinFreePct": 51}),
+        "idle tax of 100": lambda: sim.set_settings(**{"Mem.IdleTax": 100}),
+        "balloon max too high": lambda: sim.set_settings(**{"Mem.CtlMaxPercent": 76}),
+        "balloon max negative": lambda: sim.set_settings(**{"Mem.CtlMaxPercent": -1}),
+        "zip enable not 0 or 1": lambda: sim.set_settings(**{"Mem.MemZipEnable": 2}),
+        "zip cache too small": lambda: sim.set_settings(**{"Mem.MemZipMaxPct": 4}),
+        "zip cache too large": lambda: sim.set_settings(**{"Mem.MemZipMaxPct": 101}),
+        "no balance period": lambda: sim.set_settings(**{"Mem.BalancePeriod": 0}),
+        "balance period too long": lambda: sim.set_settings(**{"Mem.BalancePeriod": 121}),
+        "reservation above the vm's memory": lambda: sim.set_vm(running, reservation_mb=129),
+        "negative reservation": lambda: sim.set_vm(stopped, reservation_mb=-1),
+        "reservation not whole": lambda: sim.set_vm(stopped, reservation_mb=1.5),
+        "limit below the reservation": lambda: sim.set_vm(
+            stopped, reservation_mb=64, limit_mb=32
+        ),
+        "limit of -2": lambda: sim.set_vm(running, limit_mb=-2),
+        "zero shares": lambda: sim.set_vm(running, shares=0),
+        "shares as a bool": lambda: sim.set_vm(running, shares=True),
+        "shares as a level name": lambda: sim.set_vm(running, shares="high"),
+        "balloon not a bool": lambda: sim.set_vm(running, balloon=1),
         "negative step": lambda: sim.step(-20),
         "negative scan": lambda: sim.share_scan(-1),
     }

@@ -33,3 +33,8 @@ def test_the_engine_benchmark_runs_at_a_tiny_size_and_reports_every_figure():
         assert key in result
     assert result["guest_pages"] == 4 * 256 * 256
     assert result["all_met"] == all(result["met"].values())
+    overcommitted = result["overcommitted"]
+    assert overcommitted["vms"] == 6  # 1.5x the host's memory in VMs
+    assert overcommitted["guest_pages"] == 6 * 256 * 256
+    assert 0 <= overcommitted["reclaim_share"] <= 1
+    assert sum(overcommitted["states_seen"].values()) == overcommitted["ticks_measured"]

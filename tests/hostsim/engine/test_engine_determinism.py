@@ -72,3 +72,74 @@ def test_a_full_scan_on_several_threads_gives_the_same_result_every_time():
         sim.share_scan_full()
     assert first.snapshot() == second.snapshot()
     first.audit()
+
+
+def _overcommitted(seed: int) -> HostSim:
+    """VMs worth 1.9x a 512 MB host, with a limit, a reservation, custom shares, no balloon
+    driver in one, and a resource pool.
+    """
+    sim = make_host(memory_mb=512, seed=seed, Mem_ShareScanTime=10)
+    add_vm(sim, "web", memory_mb=256, workload="webserver")
+    db = add_vm(
+        sim, "db", memory_mb=256, guest_os="windows", workload="database", balloon=False
+    )
+    add_vm(sim, "job", memory_mb=192, workload="batch", reservation_mb=64, shares=3000)
+    add_vm(sim, "lab", memory_mb=256, workload="toucher", limit_mb=160)
+    sim.set_resource_tree(
+        {
+            "name": "root",
+            "reservation_mb": 0,
+            "limit_mb": -1,
+            "shares": None,
+            "expandable": False,
+            "vms": [],
+            "children": [
+                {
+                    "name": "databases",
+                    "reservation_mb": 32,
+                    "limit_mb": 400,
+                    "shares": 4000,
+                    "expandable": True,
+                    "vms": [db],
+                    "children": [],
+                }
+            ],
+        }
+    )
+    return sim
+
+
+def _contended_play(sim: HostSim, ticks: int) -> list:
+    seen = []
+    lab = sim.vm_ids()[-1]
+    for tick in range(ticks):
+        if tick % 5 == 1:
+            sim.guest_allocate(lab, 40)
+            sim.guest_write(lab, 0.5)
+        if tick == 7:
+            sim.set_settings(**{"Mem.IdleTax": 50, "Mem.MemZipMaxPct": 20})
+        if tick == 11:
+            sim.set_vm(lab, limit_mb=-1, shares=500)
+        sim.step(20)
+        seen.append((sim.host_counters(), [sim.vm_counters(vm) for vm in sim.vm_ids()]))
+    return seen
+
+
+def test_an_overcommitted_host_replays_exactly_from_the_same_seed():
+    first, second = _contended_play(_overcommitted(4), 30), _contended_play(_overcommitted(4), 30)
+    assert first == second
+    assert any(host["mem.vmmemctl"] and host["mem.swapped"] for host, _ in first)
+
+
+def test_a_snapshot_under_contention_restores_balloons_swap_and_compression_bit_for_bit():
+    original = _overcommitted(6)
+    _contended_play(original, 20)
+    host = original.host_counters()
+    assert host["mem.vmmemctl"] > 0 and host["mem.swapped"] + host["mem.compressed"] > 0
+    data = original.snapshot()
+    restored = HostSim.restore(data)
+    assert restored.snapshot() == data
+    assert restored.resource_tree() == original.resource_tree()
+    assert _contended_play(restored, 25) == _contended_play(original, 25)
+    assert restored.snapshot() == original.snapshot()
+    restored.audit()

@@ -84,3 +84,77 @@ def test_the_invariants_hold_after_every_operation(salting, seed, session):
             assert sim.snapshot() == state
         assert_counter_invariants(sim)
         sim.audit()
+
+
+# Overcommitted: 880 MB of VMs on a 512 MB host, with every reclamation path in reach.
+CONTENDED_VMS = (
+    dict(name="win", memory_mb=256, guest_os="windows", workload="database", balloon=False),
+    dict(name="web", memory_mb=192, guest_os="linux", workload="webserver", salt="team"),
+    dict(name="job", memory_mb=176, guest_os="linux", workload="batch", salt="team"),
+    dict(name="lab", memory_mb=256, guest_os="linux", workload="toucher", reservation_mb=48),
+)
+contended_vm = st.integers(0, len(CONTENDED_VMS) - 1)
+contended_operations = st.one_of(
+    st.tuples(st.just("step"), st.sampled_from([5, 20, 60])),
+    st.tuples(st.just("scan"), st.sampled_from([20, 300])),
+    st.tuples(st.just("allocate"), contended_vm, st.integers(0, 200)),
+    st.tuples(st.just("free"), contended_vm, st.integers(0, 100)),
+    st.tuples(st.just("write"), contended_vm, st.sampled_from([0.25, 1.0])),
+    st.tuples(st.just("power"), contended_vm),
+    st.tuples(st.just("limit"), contended_vm, st.sampled_from([-1, 64, 128])),
+    st.tuples(st.just("reservation"), contended_vm, st.sampled_from([0, 32, 64])),
+    st.tuples(st.just("shares"), contended_vm, st.sampled_from([None, 100, 20_000])),
+    st.tuples(st.just("balloon"), contended_vm, st.booleans()),
+    st.tuples(st.just("pshare"), contended_vm, st.booleans()),
+    st.tuples(
+        st.just("settings"),
+        st.sampled_from(["Mem.CtlMaxPercent", "Mem.MemZipMaxPct", "Mem.IdleTax"]),
+        st.sampled_from([5, 30, 65]),
+    ),
+    st.tuples(st.just("zip"), st.sampled_from([0, 1])),
+    st.tuples(st.just("pool"), contended_vm, st.sampled_from([-1, 100])),
+)
+
+
+def _apply_contended(sim: HostSim, ids: list[int], operation: tuple) -> None:
+    kind, *args = operation
+    if kind in ("limit", "reservation"):
+        vm = ids[args[0]]
+        sim.set_vm(vm, **{f"{kind}_mb": args[1]})
+    elif kind in ("shares", "balloon", "pshare"):
+        sim.set_vm(ids[args[0]], **{kind: args[1]})
+    elif kind == "settings":
+        sim.set_settings(**{args[0]: args[1]})
+    elif kind == "zip":
+        sim.set_settings(**{"Mem.MemZipEnable": args[0]})
+    elif kind == "pool":
+        pool = {"name": "p", "limit_mb": args[1], "vms": [ids[args[0]]]}
+        sim.set_resource_tree({"name": "root", "children": [pool]})
+    elif kind == "allocate":
+        sim.guest_allocate(ids[args[0]], args[1])
+        sim.guest_write(ids[args[0]], 0.5)  # half of it data: nothing to share
+    else:
+        _apply(sim, ids, operation)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**16), session=st.lists(contended_operations, max_size=14))
+def test_the_invariants_hold_on_an_overcommitted_host_after_every_operation(seed, session):
+    sim = make_host(memory_mb=512, seed=seed, Mem_ShareScanTime=10)
+    ids = [add_vm(sim, **config) for config in CONTENDED_VMS]
+    sim.step(40)
+    for operation in session:
+        state = sim.snapshot()
+        try:
+            _apply_contended(sim, ids, operation)
+        except EngineError:
+            # e.g. a reservation the host cannot hold: refused, and nothing changed
+            assert sim.snapshot() == state
+        assert_counter_invariants(sim)
+        sim.audit()
+        if operation[0] == "step" and operation[1] >= 20:
+            # a limit is enforced within a balance period, on any host
+            for vm in ids:
+                limit = sim.vm_config(vm).limit_mb
+                if sim.is_powered_on(vm) and limit >= 0:
+                    assert sim.vm_counters(vm)["mem.granted"] <= limit * 1024

@@ -1,4 +1,5 @@
-"""The lab's MMU overhead counter: software (shadow page tables) against hardware assist (EPT/RVI)."""
+"""The lab's MMU overhead counter: software (shadow page tables) against hardware assist
+(EPT/RVI)."""
 
 import pytest
 from engine_testkit import add_vm, make_host

@@ -106,13 +106,28 @@ def test_turning_page_sharing_off_gives_shared_pages_private_copies(host):
     host.audit()
 
 
-def test_turning_page_sharing_off_is_refused_when_the_copies_do_not_fit():
+def _full_host_with_a_shared_windows_vm(**filler):
     sim = make_host(memory_mb=384)
     vm = add_vm(sim, memory_mb=256, guest_os="windows")
-    filler = add_vm(sim, "filler", memory_mb=256, workload="toucher")
+    other = add_vm(sim, "filler", memory_mb=256, workload="toucher", **filler)
     boot(sim)
     sim.share_scan_full()
-    sim.guest_allocate(filler, 256)  # takes the frames sharing freed
+    sim.guest_allocate(other, 256)  # takes the frames sharing freed
+    return sim, vm, other
+
+
+def test_turning_page_sharing_off_on_a_full_host_swaps_others_for_the_copies():
+    sim, vm, filler = _full_host_with_a_shared_windows_vm()
+    sim.set_vm(vm, pshare=False)
+    assert sim.vm_counters(vm)["mem.shared"] == 0
+    reclaimed = sim.vm_counters(filler)
+    assert reclaimed["mem.swapped"] + reclaimed["mem.compressed"] > 0
+    assert_counter_invariants(sim)
+    sim.audit()
+
+
+def test_turning_page_sharing_off_is_refused_when_reservations_leave_no_room_for_copies():
+    sim, vm, _ = _full_host_with_a_shared_windows_vm(reservation_mb=256)
     state = sim.snapshot()
     with pytest.raises(EngineError):
         sim.set_vm(vm, pshare=False)

@@ -12,10 +12,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from rest_framework.test import APIClient
 
+from tests.dashboard.test_api import assert_bad_request
 from tests.pools.conftest import Lab, database_state
-from tests.pools.test_api import assert_bad_request
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
 ENDPOINTS = ("/api/pools/", "/api/vms/", "/api/hosts/", "move-into", "guest", "advance")
 

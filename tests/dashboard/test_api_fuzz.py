@@ -7,7 +7,7 @@ nested up to far past the parser's depth limit), so that some requests get past 
 into pools.services. A second property sends one field of a JSON type that is not its own (a
 float or a string for an id, a string or 1 for a boolean, a number for a name) and wants a 400
 naming that field: nothing is coerced. Each example is rolled back. Conflicting writes that
-really overlap are fuzzed on PostgreSQL in tests/pools/test_api_races.py.
+really overlap are fuzzed on PostgreSQL in tests/dashboard/test_api_races.py.
 """
 
 import json
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from tests.pools.conftest import Lab, expandable, reserve
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
 class Raw:
     """JSON text sent as it is: what json.dumps cannot write (1e999) or should not (deep nests)."""

@@ -17,11 +17,15 @@ from hypothesis import strategies as st
 from hostsim.models import Host, PowerState, VirtualMachine
 from pools import admission, services
 from pools.models import ResourcePool
+from tests.dashboard.test_api_fuzz import assert_well_formed
 from tests.pools.conftest import Lab, fixed, reserve
-from tests.pools.test_api_fuzz import assert_well_formed
 from tests.pools.test_concurrency import race
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("fast_passwords"),
+]
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.dispatch import receiver
 
-from dashboard.groups import INVENTORY_GROUP, perf_group
+from dashboard.access import INVENTORY_GROUP, perf_group
 from hostsim.models import REALTIME_INTERVAL, VirtualMachine
 from hostsim.signals import host_advanced, samples_committed
 from pools.models import ResourcePool

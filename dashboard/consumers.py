@@ -26,7 +26,13 @@ import json
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from dashboard import groups
+from dashboard.access import (
+    INVENTORY_GROUP,
+    Verdict,
+    check_access,
+    check_inventory_access,
+    perf_group,
+)
 
 MAX_CLIENT_MESSAGE = 1024  # characters; a ping is 16
 
@@ -34,7 +40,7 @@ MAX_CLIENT_MESSAGE = 1024  # characters; a ping is 16
 class ReadOnlyFeedConsumer(AsyncJsonWebsocketConsumer):
     """Joins one group once access is granted; answers pings and refuses every other message."""
 
-    async def refuse(self, verdict: groups.Verdict) -> None:
+    async def refuse(self, verdict: Verdict) -> None:
         await self.accept()
         await self.close(code=verdict.close_code)
 
@@ -71,13 +77,13 @@ class PerfConsumer(ReadOnlyFeedConsumer):
     async def connect(self):
         route = self.scope["url_route"]["kwargs"]
         kind, raw_id = route.get("kind"), route.get("pk")
-        access = await database_sync_to_async(groups.check_access)(
+        access = await database_sync_to_async(check_access)(
             self.scope.get("user"), kind, raw_id
         )
         if not access.allowed:
             await self.refuse(access.verdict)
             return
-        await self.join(groups.perf_group(kind, access.obj.pk))
+        await self.join(perf_group(kind, access.obj.pk))
 
     async def perf_sample(self, event):
         await self.send_json(
@@ -98,11 +104,11 @@ class PerfConsumer(ReadOnlyFeedConsumer):
 
 class InventoryConsumer(ReadOnlyFeedConsumer):
     async def connect(self):
-        access = groups.check_inventory_access(self.scope.get("user"))
+        access = check_inventory_access(self.scope.get("user"))
         if not access.allowed:
             await self.refuse(access.verdict)
             return
-        await self.join(groups.INVENTORY_GROUP)
+        await self.join(INVENTORY_GROUP)
 
     async def inventory_changed(self, event):
         await self.send_json({"type": "inventory", "host": event["host"]})

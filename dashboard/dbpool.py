@@ -8,7 +8,7 @@ stayed busy for the pool's timeout psycopg_pool's PoolTimeout (an OperationalErr
 there as a 500. Here the request takes its connection first, so that wait can only fail here.
 
 HTTP requests may hold at most the pool's size less LIVE_FEED_RESERVE connections at once. The
-websocket consumers (the session and permission checks of a connect, dashboard.groups) run their
+websocket consumers (the session and permission checks of a connect, dashboard.access) run their
 queries on Channels' one database thread, outside this middleware: queued in the pool behind a
 hundred pollers, each connect waited their whole queue twice, one connect after the other, and
 200 browser tabs took minutes to open. With the reserve they never queue behind HTTP at all.

@@ -211,13 +211,20 @@ class GuestOperation(models.Model):
         FREE = "free", "Free"
         WRITE = "write", "Write"
 
+    class Outcome(models.TextChoices):
+        APPLIED = "applied", "Applied"
+        POWERED_OFF = "powered-off", "Not applied: the VM is powered off"
+        NOT_ON_HOST = "not-on-host", "Not applied: the VM is not on this host"
+        REFUSED = "refused", "Not applied: the guest refused it"
+
     vm = models.ForeignKey(VirtualMachine, on_delete=models.CASCADE, related_name="guest_operations")
     action = models.CharField(max_length=8, choices=Action.choices)
     amount = models.FloatField(help_text="MB for allocate and free; a fraction 0..1 for write.")
     requested_by = models.CharField(max_length=150, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     applied_at = models.DateTimeField(null=True, blank=True, help_text="Simulated time it took effect.")
-    result = models.CharField(max_length=200, blank=True)
+    outcome = models.CharField(max_length=12, choices=Outcome.choices, blank=True)
+    detail = models.CharField(max_length=200, blank=True, help_text="Why the guest refused it.")
 
     class Meta:
         ordering = ["id"]

@@ -45,7 +45,7 @@ from hostsim.signals import host_advanced, samples_committed, samples_written
 
 log = logging.getLogger(__name__)
 
-APPLIED = "applied"  # GuestOperation.result of an operation the engine carried out
+Outcome = GuestOperation.Outcome
 ADVANCE_CHUNK_TICKS = 90  # most ticks in one fast-forward chunk and transaction (30 simulated min)
 ADVANCE_CHUNK_WALL_SECONDS = 1.0  # a chunk yields after at most this long, so other hosts tick
 ADVANCE_LOCK_WAIT = 5.0  # seconds a chunk waits for a tick of its host to finish
@@ -178,7 +178,7 @@ def _restore_actor(host: Host) -> HostActor:
     )
     # Guest operations applied after the snapshot was taken are replayed, so none is lost.
     replay = GuestOperation.objects.filter(
-        vm__host=host, applied_at__gt=checkpoint.clock, result=APPLIED
+        vm__host=host, applied_at__gt=checkpoint.clock, outcome=Outcome.APPLIED
     ).order_by("id")
     for operation in replay:
         if operation.vm_id in actor.vm_map:
@@ -265,10 +265,11 @@ def _sync_vm(actor: HostActor, vm: VirtualMachine) -> None:
         sim.power_off(engine_id)
 
 
-def _apply_guest_operation(actor: HostActor, operation: GuestOperation) -> str:
+def _apply_guest_operation(actor: HostActor, operation: GuestOperation) -> tuple[str, str]:
+    """(outcome, detail) of carrying `operation` out in the engine."""
     engine_id = actor.vm_map[operation.vm_id]
     if not actor.sim.is_powered_on(engine_id):
-        return "not applied: the VM is powered off"
+        return Outcome.POWERED_OFF, ""
     action = {
         # The syscall reserves; the toucher touches it as it runs (the map shows both).
         GuestOperation.Action.ALLOCATE: lambda vm, mb: actor.sim.guest_allocate(vm, mb, touch=False),
@@ -278,20 +279,20 @@ def _apply_guest_operation(actor: HostActor, operation: GuestOperation) -> str:
     try:
         action(engine_id, operation.amount)
     except ValueError as exc:
-        return f"not applied: {exc}"
-    return APPLIED
+        return Outcome.REFUSED, str(exc)[:200]
+    return Outcome.APPLIED, ""
 
 
 def _apply_pending_operations(actor: HostActor, at: datetime) -> None:
     pending = GuestOperation.objects.filter(vm__host_id=actor.host_id, applied_at__isnull=True)
     for operation in pending.order_by("id"):
-        operation.result = (
+        operation.outcome, operation.detail = (
             _apply_guest_operation(actor, operation)
             if operation.vm_id in actor.vm_map
-            else "not applied: the VM is not on this host"
+            else (Outcome.NOT_ON_HOST, "")
         )
         operation.applied_at = at
-        operation.save(update_fields=["result", "applied_at"])
+        operation.save(update_fields=["outcome", "detail", "applied_at"])
 
 
 def _collect_rows(actor: HostActor, ts: datetime) -> list[SampleRow]:

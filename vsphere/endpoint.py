@@ -22,7 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 from pyVmomi import vmodl
 
 from config.login_throttle import client_address
-from dashboard.groups import INVENTORY_GROUP, perf_group
+from dashboard.access import INVENTORY_GROUP, perf_group
 from vsphere import inventory, morefs, registry, sessions, soap
 from vsphere.collector import WaitForTicks
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pyVmomi import vim
 from pyVmomi.VmomiSupport import short as VmomiShort  # the wire type of CpuPackage.threadId
 
-from dashboard.groups import view_permission
+from dashboard.access import view_permission
 from dashboard.stats import latest_tick
 from hostsim.models import Host, VirtualMachine
 from pools import services

@@ -13,7 +13,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
 from pyVmomi import VmomiSupport, vim, vmodl
 
-from dashboard.groups import change_permission
+from dashboard.access import change_permission
 from hostsim.models import PowerState
 from pools import admission, services
 from pools.errors import AdmissionDenied, InvalidOperation

@@ -16,7 +16,15 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from dashboard.api import jobs
-from dashboard.api import serializers as s
+from dashboard.api.serializers import (
+    AdvanceSerializer,
+    AllocationSerializer,
+    GuestOperationSerializer,
+    HostSerializer,
+    MoveIntoSerializer,
+    PoolSerializer,
+    VmSerializer,
+)
 from dashboard.api.stats import StatsActionMixin
 from hostsim import fastforward, runtime
 from hostsim.models import AdvanceJob, Host, VirtualMachine
@@ -123,7 +131,7 @@ def _objects(model, ids: list[int], field: str):
 
 def _allocations(data: dict, current) -> dict:
     return {
-        resource: s.AllocationSerializer.merge(services.allocation_of(current, resource), data[key])
+        resource: AllocationSerializer.merge(services.allocation_of(current, resource), data[key])
         for resource, key in (("cpu", "cpuAllocation"), ("memory", "memoryAllocation"))
         if key in data
     }
@@ -136,7 +144,7 @@ class HostViewSet(
     viewsets.ReadOnlyModelViewSet,
 ):
     queryset = Host.objects.all()
-    serializer_class = s.HostSerializer
+    serializer_class = HostSerializer
     parser_classes = PARSERS
     stats_entity_kind = "host"
 
@@ -148,7 +156,7 @@ class HostViewSet(
             serializer.instance, **serializer.model_changes()
         )
 
-    @extend_schema(request=s.AdvanceSerializer, responses={200: dict, 202: dict, 409: dict})
+    @extend_schema(request=AdvanceSerializer, responses={200: dict, 202: dict, 409: dict})
     @action(detail=True, methods=["get", "post"])
     def advance(self, request, pk=None):
         """Fast-forward the host: POST queues a job (one per host at a time) that runs on the
@@ -156,7 +164,7 @@ class HostViewSet(
         host = self.get_object()
         if request.method == "GET":
             return jobs.recent_jobs(host.pk, request)
-        seconds = _valid(s.AdvanceSerializer, request).validated_data["seconds"]
+        seconds = _valid(AdvanceSerializer, request).validated_data["seconds"]
         if seconds > settings.SIM_ADVANCE_MAX_SECONDS:
             raise ValidationError(
                 {
@@ -207,7 +215,7 @@ class HostViewSet(
 
 class PoolViewSet(StatsActionMixin, viewsets.ModelViewSet):
     queryset = ResourcePool.objects.select_related("parent")
-    serializer_class = s.PoolSerializer
+    serializer_class = PoolSerializer
     parser_classes = PARSERS
     stats_entity_kind = "pool"
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
@@ -241,12 +249,12 @@ class PoolViewSet(StatsActionMixin, viewsets.ModelViewSet):
     def perform_destroy(self, pool):
         services.delete_pool(pool)
 
-    @extend_schema(request=s.MoveIntoSerializer, responses={200: s.PoolSerializer})
+    @extend_schema(request=MoveIntoSerializer, responses={200: PoolSerializer})
     @action(detail=True, methods=["post"], url_path="move-into")
     def move_into(self, request, pk=None):
         """MoveIntoResourcePool: move VMs and pools of the same host into this pool."""
         target = self.get_object()
-        data = _valid(s.MoveIntoSerializer, request).validated_data
+        data = _valid(MoveIntoSerializer, request).validated_data
         if data["vms"] and not request.user.has_perm("hostsim.change_virtualmachine"):
             raise PermissionDenied("Moving VMs needs the permission to change virtual machines.")
         vms = _objects(VirtualMachine, data["vms"], "vms")
@@ -256,7 +264,7 @@ class PoolViewSet(StatsActionMixin, viewsets.ModelViewSet):
 
 class VmViewSet(StatsActionMixin, viewsets.ModelViewSet):
     queryset = VirtualMachine.objects.select_related("host")
-    serializer_class = s.VmSerializer
+    serializer_class = VmSerializer
     parser_classes = PARSERS
     stats_entity_kind = "vm"
 
@@ -297,23 +305,23 @@ class VmViewSet(StatsActionMixin, viewsets.ModelViewSet):
     def perform_destroy(self, vm):
         services.delete_vm(vm)
 
-    @extend_schema(request=None, responses={200: s.VmSerializer})
+    @extend_schema(request=None, responses={200: VmSerializer})
     @action(detail=True, methods=["post"], url_path="power-on")
     def power_on(self, request, pk=None):
         """PowerOnVM_Task, refused with 409 by admission control when reservations do not fit."""
         return Response(self.get_serializer(services.power_on(self.get_object())).data)
 
-    @extend_schema(request=None, responses={200: s.VmSerializer})
+    @extend_schema(request=None, responses={200: VmSerializer})
     @action(detail=True, methods=["post"], url_path="power-off")
     def power_off(self, request, pk=None):
         return Response(self.get_serializer(services.power_off(self.get_object())).data)
 
-    @extend_schema(request=s.GuestOperationSerializer, responses={202: dict})
+    @extend_schema(request=GuestOperationSerializer, responses={202: dict})
     @action(detail=True, methods=["post"])
     def guest(self, request, pk=None):
         """Make the guest allocate, free or write memory; applied by the host's next tick."""
         vm = self.get_object()
-        data = _valid(s.GuestOperationSerializer, request).validated_data
+        data = _valid(GuestOperationSerializer, request).validated_data
         amount = data["fraction"] if data["action"] == "write" else data["mb"]
         operation = services.request_guest_operation(
             vm, data["action"], amount, request.user.get_username()

@@ -3,7 +3,7 @@ fragments a page refetches when the live feeds say something changed (the invent
 object header's state, the esxtop panel).
 
 Every page needs a login (LoginRequiredMiddleware) and the object's view permission (403 without
-it, 404 for an unknown id), through dashboard.groups.check_access like the websocket. Views only
+it, 404 for an unknown id), through dashboard.access.check_access like the websocket. Views only
 gather what the templates show; live numbers come later over the websocket.
 """
 
@@ -16,8 +16,8 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from dashboard.access import Verdict, change_permission, check_access, view_permission
 from dashboard.counters import catalogue_json, overview_keys
-from dashboard.groups import Verdict, change_permission, check_access, view_permission
 from dashboard.stats import MAX_COUNTERS, StatsQuery, latest_sample_time, run_query
 from dashboard.views import summaries
 from hostsim import engine

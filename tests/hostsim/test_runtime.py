@@ -59,7 +59,7 @@ def test_guest_allocation_grows_granted_and_freeing_does_not_shrink_it(host):
     assert granted_after_allocate >= 128 * 1024
     assert _series(EntityKind.VM, vm.pk, "mem.granted")[-1] == granted_after_allocate
     assert _series(EntityKind.VM, vm.pk, "lab.guest.used")[-1] < _series(EntityKind.VM, vm.pk, "lab.guest.used")[-2]
-    assert set(GuestOperation.objects.values_list("result", flat=True)) == {"applied"}
+    assert set(GuestOperation.objects.values_list("outcome", flat=True)) == {GuestOperation.Outcome.APPLIED}
 
 
 def test_powering_off_stops_the_vms_samples_and_releases_its_memory(host):

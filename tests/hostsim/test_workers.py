@@ -57,7 +57,7 @@ def test_guest_operations_reach_the_engine_through_the_worker(celery_workers):
     operation = services.request_guest_operation(vm, "allocate", 256)
     wait_until(lambda: GuestOperation.objects.get(pk=operation.pk).applied_at, 30, "operation never applied")
     operation.refresh_from_db()
-    assert operation.result == "applied"
+    assert operation.outcome == GuestOperation.Outcome.APPLIED
     wait_until(lambda: Sample.objects.filter(entity_kind=EntityKind.VM, entity_id=vm.pk, ts__gte=operation.applied_at).exists(), 30, "no sample after the operation")
     latest = Sample.objects.filter(entity_kind=EntityKind.VM, entity_id=vm.pk, ts__gte=operation.applied_at).order_by("ts").first()
     assert latest.values["mem.granted"] >= 256 * 1024

@@ -12,7 +12,7 @@ from functools import cached_property
 
 from django.urls import reverse
 
-from dashboard.groups import view_permission
+from dashboard.access import view_permission
 from hostsim.models import Host, PowerState, VirtualMachine
 from pools.models import ResourcePool
 

@@ -12,6 +12,15 @@ class InvalidOperation(Exception):
         self.fields = fields or {}
 
 
+class DuplicateName(InvalidOperation):
+    """The name is taken where it must be unique (vSphere's DuplicateName): a host, a VM on its
+    host, a pool among its siblings. `name` is the name asked for."""
+
+    def __init__(self, message: str, fields: dict[str, str], *, name: str):
+        super().__init__(message, fields)
+        self.name = name
+
+
 class AdmissionDenied(Exception):
     """Admission control refused the operation, as vSphere's InsufficientResourcesFault."""
 

@@ -23,7 +23,7 @@ from hostsim import engine
 from hostsim.models import NAME_MAX_LENGTH, Host, PowerState, SharesLevel, VirtualMachine
 from pools import admission
 from pools.admission import Allocation, Decision, PoolNode, TreeSnapshot, VmNode
-from pools.errors import AdmissionDenied, InvalidOperation, ManagedObjectNotFound
+from pools.errors import AdmissionDenied, DuplicateName, InvalidOperation, ManagedObjectNotFound
 from pools.models import ResourcePool
 from pools.shares import share_value
 from pools.signals import inventory_changed
@@ -202,9 +202,10 @@ def _save_host(host: Host) -> None:
     except IntegrityError:
         if not Host.objects.filter(name=host.name).exclude(pk=host.pk).exists():
             raise
-        raise InvalidOperation(
+        raise DuplicateName(
             f'A host named "{host.name}" already exists.',
             {"name": "Host with this Name already exists."},
+            name=host.name,
         ) from None
 
 
@@ -307,7 +308,11 @@ def create_pool(parent: ResourcePool, name: str, cpu: Allocation | None = None, 
     tree = _locked_snapshot(parent.host_id)
     parent = _current(ResourcePool, parent.pk, f'The resource pool "{parent.name}"')
     if ResourcePool.objects.filter(parent=parent, name=name).exists():
-        raise InvalidOperation(f'"{parent.name}" already has a pool named "{name}".', {"name": "A sibling has this name."})
+        raise DuplicateName(
+            f'"{parent.name}" already has a pool named "{name}".',
+            {"name": "A sibling has this name."},
+            name=name,
+        )
     _enforce(admission.check_create_pool(tree, parent.pk, cpu, memory, name=name))
     pool = ResourcePool(host_id=parent.host_id, parent=parent, name=name)
     _write_allocation(pool, "cpu", cpu)
@@ -327,7 +332,11 @@ def update_pool(pool: ResourcePool, *, name: str | None = None, cpu: Allocation 
     if name is not None:
         name = _check_name(name)
         if ResourcePool.objects.filter(parent_id=pool.parent_id, name=name).exclude(pk=pool.pk).exists():
-            raise InvalidOperation(f'A sibling of "{pool.name}" is already named "{name}".', {"name": "A sibling has this name."})
+            raise DuplicateName(
+                f'A sibling of "{pool.name}" is already named "{name}".',
+                {"name": "A sibling has this name."},
+                name=name,
+            )
         pool.name = name
     _enforce(admission.check_reconfigure_pool(tree, pool.pk, cpu, memory))
     if cpu is not None:
@@ -351,9 +360,10 @@ def _refuse_duplicate_names(parent: ResourcePool, arriving: list[ResourcePool], 
         taken.add(pool.name)
     if clashes:
         names = ", ".join(f'"{name}"' for name in clashes)
-        raise InvalidOperation(
+        raise DuplicateName(
             f'"{parent.name}" would hold two pools named {names}; rename one first.',
             {"pools": "A pool of this name is already there."},
+            name=clashes[0],
         )
 
 
@@ -434,7 +444,11 @@ def _validate_vm(vm: VirtualMachine) -> None:
         )
     clash = VirtualMachine.objects.filter(host_id=vm.host_id, name=vm.name).exclude(pk=vm.pk)
     if clash.exists():
-        raise InvalidOperation(f'The host already has a VM named "{vm.name}".', {"name": "This name is taken on this host."})
+        raise DuplicateName(
+            f'The host already has a VM named "{vm.name}".',
+            {"name": "This name is taken on this host."},
+            name=vm.name,
+        )
 
 
 @transaction.atomic

@@ -16,7 +16,7 @@ from pyVmomi import VmomiSupport, vim, vmodl
 from dashboard.access import change_permission
 from hostsim.models import PowerState
 from pools import admission, services
-from pools.errors import AdmissionDenied, InvalidOperation
+from pools.errors import AdmissionDenied, DuplicateName, InvalidOperation
 from pools.errors import ManagedObjectNotFound as GoneMeanwhile
 from vsphere import inventory, morefs, registry, soap
 
@@ -51,13 +51,12 @@ def fault_of(exc: Exception, this, name: str | None = None) -> vmodl.MethodFault
         )
     if isinstance(exc, GoneMeanwhile):
         return morefs.not_found(this)
+    if isinstance(exc, DuplicateName):
+        return vim.fault.DuplicateName(msg=str(exc), name=exc.name, object=this)
     if isinstance(exc, InvalidOperation):
         fields = exc.fields
-        if "name" in fields or "pools" in fields:
-            if "already" in str(exc) or "sibling" in " ".join(fields.values()) or "taken" in " ".join(fields.values()):
-                return vim.fault.DuplicateName(msg=str(exc), name=name or "", object=this)
-            if "name" in fields:
-                return vim.fault.InvalidName(msg=str(exc), name=name or "")
+        if "name" in fields:
+            return vim.fault.InvalidName(msg=str(exc), name=name or "")
         return vmodl.fault.InvalidArgument(msg=str(exc), invalidProperty=next(iter(fields), None))
     if isinstance(exc, DjangoValidationError):
         fields = getattr(exc, "message_dict", {})

@@ -360,3 +360,16 @@ def test_a_task_is_read_only_by_whoever_started_it_and_administrators(sdk, inven
     assert state_as("admin") == "success"
     hidden = state_as("viewer")
     assert hidden is None or isinstance(hidden, vmodl.fault.ManagedObjectNotFound)
+
+
+def test_a_move_that_would_give_a_pool_two_children_of_one_name_is_duplicate_name(sdk, inventory):
+    host, root, vm = inventory
+    target = services.create_pool(root, "target")
+    services.create_pool(target, "twin")
+    outside = services.create_pool(services.create_pool(root, "holder"), "twin")
+    sdk.login("admin")
+    fault = sdk.call(vim.ResourcePool(f"resgroup-{target.pk}"), "MoveInto", [vim.ResourcePool(f"resgroup-{outside.pk}")])
+    assert isinstance(fault, vim.fault.DuplicateName), fault
+    assert fault.name == "twin"
+    outside.refresh_from_db()
+    assert outside.parent.name == "holder"  # nothing moved

@@ -21,6 +21,15 @@ class DuplicateName(InvalidOperation):
         self.name = name
 
 
+class InvalidPowerState(InvalidOperation):
+    """The VM's power state forbids the operation (vSphere's InvalidPowerState)."""
+
+    def __init__(self, message: str, *, existing: str, requested: str):
+        super().__init__(message)
+        self.existing = existing
+        self.requested = requested
+
+
 class AdmissionDenied(Exception):
     """Admission control refused the operation, as vSphere's InsufficientResourcesFault."""
 

@@ -23,7 +23,13 @@ from hostsim import engine
 from hostsim.models import NAME_MAX_LENGTH, Host, PowerState, SharesLevel, VirtualMachine
 from pools import admission
 from pools.admission import Allocation, Decision, PoolNode, TreeSnapshot, VmNode
-from pools.errors import AdmissionDenied, DuplicateName, InvalidOperation, ManagedObjectNotFound
+from pools.errors import (
+    AdmissionDenied,
+    DuplicateName,
+    InvalidOperation,
+    InvalidPowerState,
+    ManagedObjectNotFound,
+)
 from pools.models import ResourcePool
 from pools.shares import share_value
 from pools.signals import inventory_changed
@@ -518,7 +524,10 @@ def delete_vm(vm: VirtualMachine) -> None:
     _lock_host_tree(vm.host_id)
     vm = _current(VirtualMachine, vm.pk, f'The VM "{vm.name}"')
     if vm.powered_on:
-        raise InvalidOperation(f'Power off "{vm.name}" before deleting it.')
+        raise InvalidPowerState(
+            f'Power off "{vm.name}" before deleting it.',
+            existing=PowerState.POWERED_ON, requested=PowerState.POWERED_OFF,
+        )
     vm.delete()
     _announce(vm.host_id)
 

@@ -4,7 +4,8 @@ power state changes); this module only translates vSphere's arguments in and its
 Task methods (PowerOnVM_Task, ReconfigVM_Task, Destroy_Task ...) run their service call before
 they answer, so the Task they return has already ended, in success or in error with the fault
 (the rules are decided under one transaction; there is nothing to queue). A Task's info is kept
-in Django's cache (Redis), readable by any session, for TASK_RETENTION_S.
+in Django's cache (Redis) for TASK_RETENTION_S, readable by the user who started it and by
+administrators.
 """
 
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from pyVmomi import VmomiSupport, vim, vmodl
 from dashboard.access import change_permission
 from hostsim.models import PowerState
 from pools import admission, services
-from pools.errors import AdmissionDenied, DuplicateName, InvalidOperation
+from pools.errors import AdmissionDenied, DuplicateName, InvalidOperation, InvalidPowerState
 from pools.errors import ManagedObjectNotFound as GoneMeanwhile
 from vsphere import inventory, morefs, registry, soap
 
@@ -51,6 +52,10 @@ def fault_of(exc: Exception, this, name: str | None = None) -> vmodl.MethodFault
         )
     if isinstance(exc, GoneMeanwhile):
         return morefs.not_found(this)
+    if isinstance(exc, InvalidPowerState):
+        return vim.fault.InvalidPowerState(
+            msg=str(exc), requestedState=exc.requested, existingState=exc.existing
+        )
     if isinstance(exc, DuplicateName):
         return vim.fault.DuplicateName(msg=str(exc), name=exc.name, object=this)
     if isinstance(exc, InvalidOperation):
@@ -296,14 +301,7 @@ def destroy_vm(call: registry.Call):
     vm = inventory.current().get(call.this)
     require_change(call, "vm", "VirtualMachine.Inventory.Delete")
 
-    def act():
-        if vm.powered_on:
-            raise vim.fault.InvalidPowerState(
-                msg=f'Power off "{vm.name}" before deleting it.', requestedState="poweredOff", existingState=vm.power_state,
-            )
-        services.delete_vm(vm)
-
-    return run_task(call, "Destroy_Task", "VirtualMachine.destroy", act)
+    return run_task(call, "Destroy_Task", "VirtualMachine.destroy", lambda: services.delete_vm(vm))
 
 
 # --- host advanced settings (OptionManager) -----------------------------------------------------

@@ -373,3 +373,15 @@ def test_a_move_that_would_give_a_pool_two_children_of_one_name_is_duplicate_nam
     assert fault.name == "twin"
     outside.refresh_from_db()
     assert outside.parent.name == "holder"  # nothing moved
+
+
+def test_destroying_a_running_vm_ends_its_task_in_invalid_power_state(sdk, inventory):
+    host, root, vm = inventory
+    services.power_on(vm)
+    sdk.login("admin")
+    task = sdk.call(vim.VirtualMachine(f"vm-{vm.pk}"), "Destroy")
+    spec = PC.FilterSpec(objectSet=[PC.ObjectSpec(obj=task)], propSet=[PC.PropertySpec(type=vim.Task, pathSet=["info"])])
+    info = sdk.call(PC("propertyCollector"), "RetrievePropertiesEx", [spec], PC.RetrieveOptions()).objects[0].propSet[0].val
+    assert info.state == "error" and isinstance(info.error, vim.fault.InvalidPowerState)
+    assert (info.error.existingState, info.error.requestedState) == ("poweredOn", "poweredOff")
+    vm.refresh_from_db()  # still there

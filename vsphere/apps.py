@@ -1,9 +1,8 @@
 import importlib
-import importlib.util
 
 from django.apps import AppConfig
 
-# The modules whose decorators fill vsphere.registry; perf is sdk-perf's, present once it lands.
+# The modules whose decorators fill vsphere.registry (a missing one is an import error at start).
 HANDLER_MODULES = ("service", "sessions", "inventory", "collector", "writes", "perf")
 
 
@@ -13,6 +12,4 @@ class VsphereConfig(AppConfig):
 
     def ready(self) -> None:
         for module in HANDLER_MODULES:
-            name = f"{self.name}.{module}"
-            if importlib.util.find_spec(name) is not None:
-                importlib.import_module(name)
+            importlib.import_module(f"{self.name}.{module}")

@@ -59,7 +59,6 @@ SINGLETONS = {
     "UserDirectory": "UserDirectory",
     "AuthorizationManager": "AuthorizationManager",
 }
-SERVICE_INSTANCE = vim.ServiceInstance("ServiceInstance")
 SESSION_MANAGER = vim.SessionManager("SessionManager")
 VIEW_MANAGER = vim.view.ViewManager("ViewManager")
 SEARCH_INDEX = vim.SearchIndex("SearchIndex")

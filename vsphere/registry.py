@@ -1,7 +1,7 @@
 """The method and property tables of the /sdk endpoint.
 
 Each managed object type registers its methods and its property reader here; the dispatcher
-(vsphere.soap_endpoint) looks them up. Handlers receive already typed pyVmomi arguments, return
+(vsphere.endpoint) looks them up. Handlers receive already typed pyVmomi arguments, return
 pyVmomi-typed results (or None) and raise pyVmomi faults, which the dispatcher serializes.
 """
 

@@ -23,7 +23,6 @@ from vsphere import registry
 
 COOKIE_NAME = "vmware_soap_session"
 IDLE_TIMEOUT_S = 30 * 60  # vCenter's default session idle timeout (vpxd.httpClientIdleTimeout)
-SESSION_MANAGER = vim.SessionManager("SessionManager")
 LOCALE = "en"
 STATE_KEY = "vsphere"
 

@@ -6,6 +6,7 @@ stored in KB like the vSphere API).
 
 from dataclasses import dataclass
 
+from dashboard.counters import CATALOGUE
 from dashboard.stats import latest_tick, latest_values
 from hostsim import engine
 from hostsim.engine.advanced_settings import MEM_MIN_FREE_PCT
@@ -21,11 +22,15 @@ def mb(kb) -> float | None:
 
 
 def _in_mb(values: dict) -> dict:
-    """{"granted": MB, "sharedcommon": MB, ...} for the KB counters of a sample."""
+    """{"granted": MB, "sharedcommon": MB, ...} for the KB counters of a sample (the catalogue
+    says which are in KB: not mem.usage, mem.state, the MB capacities or the KBps rates)."""
     return {
         name.split(".", 1)[1]: mb(value)
         for name, value in values.items()
-        if name.startswith("mem.") and name != "mem.usage" and isinstance(value, (int, float))
+        if name.startswith("mem.")
+        and name in CATALOGUE
+        and CATALOGUE[name].unit == "KB"
+        and isinstance(value, (int, float))
     }
 
 
@@ -107,6 +112,7 @@ def host_usage(host: Host) -> dict:
         "common": common,
         "saving": max(0.0, shared - common),
         "mb": _in_mb(values),
+        "state": values.get("mem.state"),
     }
 
 
@@ -152,14 +158,14 @@ STATE_ACTIONS = {
 
 
 def memory_state(host: Host, usage: dict) -> dict:
-    """The host's free memory state with its thresholds, in MB, from the newest sample."""
-    ts, values = latest_values("host", host.pk)
+    """The host's free memory state with its thresholds, in MB, from the newest sample (the one
+    `usage`, host_usage's answer, was read from)."""
     min_free_pct = host.settings[MEM_MIN_FREE_PCT]
     min_free = engine.min_free_mb(host.memory_mb, min_free_pct)
-    state = values.get("mem.state")
+    state = usage["state"]
     begins = (4.0, *STATE_THRESHOLDS)  # "high" lists where large pages start breaking
     return {
-        "ts": ts,
+        "ts": usage["ts"],
         "state": None if state is None else engine.STATE_NAMES[int(state)],
         "min_free": min_free,
         "min_free_pct": min_free_pct,

@@ -472,3 +472,14 @@ def test_the_login_page_renders_and_logs_in(viewer):
     assert response.status_code == 302 and response["Location"] == "/"
     wrong = Client().post("/accounts/login/", {"username": "viewer", "password": "nope"})
     assert wrong.status_code == 200 and b'role="alert"' in wrong.content
+
+
+def test_the_host_summary_marks_the_free_memory_state_of_the_newest_sample(host, viewer):
+    add_samples(
+        "host", host.pk, host, 2, values=lambda step: {"mem.state": step * 2, "mem.consumed": 1024}
+    )
+    html = logged_in(viewer).get(f"/hosts/{host.pk}/").content.decode()
+    card = html[html.index('id="memory-state"'):]
+    assert re.search(r'data-live="mem.state" data-unit="state">soft<', card)  # 2: the newest
+    assert re.search(r'<tr class="is-current" aria-current="true"><th scope="row">soft</th>', card)
+    assert "minFree is 655 MB" in card  # 16 GB: 6% of 4 GB + 4% of 8 GB + 2% of 4 GB

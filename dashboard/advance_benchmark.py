@@ -32,12 +32,16 @@ RATIO_TARGET = 1.5  # end to end over engine only, at most
 def _demo_host_copy(seconds: int) -> Host:
     spec = dict(HOSTS[0], name=f"bench-advance-{uuid.uuid4().hex[:8]}")
     host = services.create_host(**spec)
-    for name, host_name, _pool, guest_os, workload, memory_mb, vcpus, extra, reservation, on in VMS:
+    for name, host_name, _pool, guest_os, workload, memory_mb, vcpus, extra, memory, on in VMS:
         if host_name != HOSTS[0]["name"] or not on:
             continue
+        reservation, limit, shares_level = memory
+        allocation = Allocation(
+            reservation=reservation, limit=limit, shares_level=shares_level, expandable=False
+        )
         vm = services.create_vm(
             host, name=name, guest_os=guest_os, workload=workload, memory_mb=memory_mb,
-            vcpus=vcpus, memory=Allocation(reservation=reservation, expandable=False), **extra,
+            vcpus=vcpus, memory=allocation, **extra,
         )
         services.power_on(vm)
     return host

@@ -17,13 +17,17 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.dispatch import receiver
 
+from dashboard import stats_cache
 from dashboard.access import INVENTORY_GROUP, perf_group
+from hostsim import sample_versions
 from hostsim.models import REALTIME_INTERVAL, VirtualMachine
 from hostsim.signals import host_advanced, samples_committed
 from pools.models import ResourcePool
 from pools.signals import inventory_changed
 
 log = logging.getLogger(__name__)
+
+stats_cache.connect_receivers()
 
 
 def _send_all(messages: list[tuple[str, dict]]) -> None:
@@ -86,6 +90,7 @@ def broadcast_advanced(sender, host_id, start, end, final=True, **kwargs) -> Non
 
 @receiver(inventory_changed, dispatch_uid="dashboard.broadcast.inventory")
 def broadcast_inventory(sender, host_id, **kwargs) -> None:
+    sample_versions.bump(host_id)  # a deleted or moved object's cached stats answer goes at once
     try:
         _send_all([(INVENTORY_GROUP, {"type": "inventory.changed", "host": int(host_id)})])
     except Exception:

@@ -68,12 +68,12 @@ class ResourceAllocation(models.Model):
         "CPU shares", max_length=8, choices=SharesLevel.choices, default=SharesLevel.NORMAL
     )
     cpu_shares = models.PositiveIntegerField("CPU shares value", default=0)
-    mem_reservation = models.PositiveIntegerField("Memory reservation (MB)", default=0)
-    mem_limit = models.IntegerField("Memory limit (MB)", default=-1, validators=[MinValueValidator(-1)])
-    mem_shares_level = models.CharField(
+    memory_reservation = models.PositiveIntegerField("Memory reservation (MB)", default=0)
+    memory_limit = models.IntegerField("Memory limit (MB)", default=-1, validators=[MinValueValidator(-1)])
+    memory_shares_level = models.CharField(
         "Memory shares", max_length=8, choices=SharesLevel.choices, default=SharesLevel.NORMAL
     )
-    mem_shares = models.PositiveIntegerField("Memory shares value", default=0)
+    memory_shares = models.PositiveIntegerField("Memory shares value", default=0)
 
     class Meta:
         abstract = True
@@ -126,15 +126,9 @@ class Host(models.Model):
         Host.objects.filter(pk=self.pk).update(config_version=F("config_version") + 1)
 
 
-# The engine's presets (hostsim.engine); a test checks the two lists agree.
-GUEST_OS_CHOICES = [("linux", "Linux"), ("windows", "Windows")]
-WORKLOAD_CHOICES = [
-    ("idle", "Idle"),
-    ("webserver", "Web server"),
-    ("database", "Database"),
-    ("batch", "Batch"),
-    ("toucher", "Toucher (does only what you ask)"),
-]
+# The engine's presets (hostsim.engine) are the one list of guest OSes and workloads.
+GUEST_OS_CHOICES = [(name, preset.label) for name, preset in engine.GUEST_OS_PRESETS.items()]
+WORKLOAD_CHOICES = [(name, preset.label) for name, preset in engine.WORKLOAD_PRESETS.items()]
 MMU_MODE_CHOICES = [
     ("automatic", "Automatic"),
     ("software", "Software (shadow page tables)"),

@@ -10,6 +10,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
+from hostsim import sample_versions
 from hostsim.models import INTERVAL_RETENTION, INTERVALS, REALTIME_INTERVAL, EntityKind, Sample
 
 ROLLUP_LEVELS = tuple(pairwise(INTERVALS))  # (source, target): each level from the one below
@@ -87,7 +88,8 @@ def rollup_host(host_id: int) -> dict[int, int]:
             batch_size=1000,
         )
         written[target] = len(buckets)
-    prune_host(host_id)
+    if prune_host(host_id) or any(written.values()):
+        sample_versions.bump(host_id)
     return written
 
 

@@ -1,8 +1,17 @@
 """Admin for hosts, resource pools and VMs, with admission control on every form.
 
-Forms run the real service in a transaction that is rolled back (`preview`), so a refusal shows
-on the field it concerns with vSphere's numbers; saving runs the service again under its locks.
+Each form builds one ServiceCall from what it cleaned: a pools.services verb with its arguments.
+The form's clean() asks the verb's check (services.check_*), so a refusal shows on the field it
+concerns with vSphere's numbers; save_model runs the verb itself on the same arguments, which
+checks again under its locks and writes. The check runs on the host's tree as locked now, not on
+an unlocked snapshot: the admin's change view is one transaction (ModelAdmin.changeform_view is
+atomic), so the lock clean() takes holds until the save commits, and what the form accepted is
+what the save does (a concurrent change waits instead of turning an accepted form into an error
+page).
 """
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 from django import forms
 from django.contrib import admin, messages
@@ -15,83 +24,95 @@ from hostsim import engine
 from hostsim.engine.advanced_settings import SHARE_FORCE_SALTING
 from hostsim.models import SALTING_CHOICES, Host, VirtualMachine
 from pools import services
-from pools.admission import Allocation
+from pools.admission import ALLOCATION_PARTS, Allocation
 from pools.errors import AdmissionDenied, InvalidOperation
 from pools.models import ResourcePool
-from pools.services import FIELD_PREFIX
 from pools.shares import share_percentages
 
-# Admission field keys ("memory.reservation") -> model field names ("mem_reservation").
-_FIELD_OF = {
-    f"{resource}.{part}": f"{prefix}_{name}"
-    for resource, prefix in FIELD_PREFIX.items()
-    for part, name in (("reservation", "reservation"), ("limit", "limit"), ("shares_level", "shares_level"),
-                       ("shares", "shares"), ("expandable", "expandable"))
-}
 
+@dataclass
+class ServiceCall:
+    """One call of a pools.services verb, `do(target, *args, **kwargs)`, with its check,
+    `check(tree, current target, *args, **kwargs)`: the form's clean() asks the one, its save
+    runs the other, on the same arguments."""
 
-class _Preview(Exception):
-    pass
+    check: Callable
+    do: Callable
+    target: Host | ResourcePool | VirtualMachine  # what the verb locks the tree of and re-reads
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
 
-
-def preview(operation, *args, **kwargs) -> Exception | None:
-    """Run a service and roll everything back: the refusal it would raise, or None."""
-    try:
-        with transaction.atomic():
-            operation(*args, **kwargs)
-            raise _Preview
-    except _Preview:
+    def refusal(self) -> Exception | None:
+        """What the check refuses now, on the tree locked for the rest of the request; or None."""
+        try:
+            with transaction.atomic():  # a savepoint: a refusal leaves the request's transaction usable
+                tree, current = services.locked(self.target)
+                self.check(tree, current, *self.args, **self.kwargs)
+        except (AdmissionDenied, InvalidOperation) as refusal:
+            return refusal
         return None
-    except (AdmissionDenied, InvalidOperation) as refusal:
-        return refusal
+
+    def run(self):
+        return self.do(self.target, *self.args, **self.kwargs)
+
+
+class ServiceForm(forms.ModelForm):
+    """A form whose clean() asks the check of the ServiceCall that `service_call` builds from
+    the cleaned data (None: nothing to ask), and keeps the call for the admin's save_model."""
+
+    service: ServiceCall | None = None
+
+    def service_call(self, data: dict) -> ServiceCall | None:
+        raise NotImplementedError(f"{type(self).__name__} names the service it saves with")
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        self.service = self.service_call(data)
+        refusal = self.service.refusal() if self.service else None
+        if refusal:
+            add_refusal(self, refusal)
+        return data
 
 
 def add_refusal(form: forms.ModelForm, refusal: Exception) -> None:
-    """Show a refusal on the fields it concerns (or on the form when it concerns none)."""
+    """Show a refusal on the fields it concerns (or on the form when it concerns none).
+
+    Refusals name model fields ("memory_reservation"), which are the form's own."""
     if isinstance(refusal, AdmissionDenied):
-        field = f"{FIELD_PREFIX.get(refusal.resource, 'mem')}_reservation"
-        form.add_error(field if field in form.fields else None, str(refusal))
+        name = f"{refusal.resource or 'memory'}_reservation"
+        form.add_error(name if name in form.fields else None, str(refusal))
         return
     placed = False
-    for key, message in getattr(refusal, "fields", {}).items():
-        field = _FIELD_OF.get(key, key)
-        if field in form.fields:
-            form.add_error(field, message)
+    for name, message in getattr(refusal, "fields", {}).items():
+        if name in form.fields:
+            form.add_error(name, message)
             placed = True
     if not placed:
         form.add_error(None, str(refusal))
 
 
 def form_allocation(data: dict, resource: str, expandable: bool | None = None) -> Allocation:
-    prefix = FIELD_PREFIX[resource]
-    return Allocation(
-        reservation=data.get(f"{prefix}_reservation", 0),
-        limit=data.get(f"{prefix}_limit", -1),
-        expandable=data.get(f"{prefix}_expandable", False) if expandable is None else expandable,
-        shares_level=data.get(f"{prefix}_shares_level", "normal"),
-        shares=data.get(f"{prefix}_shares") or 0,
-    )
-
-
-def move_and_update_pool(pool: ResourcePool, parent: ResourcePool | None, name, cpu, memory) -> ResourcePool:
-    """What the pool form saves: the move to a new parent, then the new settings, judged there."""
-    if parent is not None and parent.pk != pool.parent_id:
-        services.move_into(parent, [], [pool])
-    return services.update_pool(pool, name=name, cpu=cpu, memory=memory)
-
-
-def move_and_reconfigure_vm(vm: VirtualMachine, pool: ResourcePool | None, cpu, memory, **settings) -> VirtualMachine:
-    """What the VM form saves: the move to a new pool, then the new settings, judged there."""
-    if pool is not None and pool.pk != vm.resource_pool_id:
-        services.move_into(pool, [vm], [])
-    return services.reconfigure_vm(vm, cpu=cpu, memory=memory, **settings)
+    """One resource's allocation from the form's fields <resource>_<part>; a part the form does
+    not show (or a blank shares value) is Allocation's default."""
+    given = {part: data[f"{resource}_{part}"] for part in ALLOCATION_PARTS if data.get(f"{resource}_{part}") is not None}
+    alloc = replace(Allocation(expandable=False), **given)
+    return alloc if expandable is None else replace(alloc, expandable=expandable)
 
 
 ALLOCATION_FIELDSETS = (
     ("CPU (MHz)", {"fields": ("cpu_reservation", "cpu_limit", "cpu_shares_level", "cpu_shares")}),
-    ("Memory (MB)", {"fields": ("mem_reservation", "mem_limit", "mem_shares_level", "mem_shares")}),
+    ("Memory (MB)", {"fields": ("memory_reservation", "memory_limit", "memory_shares_level", "memory_shares")}),
 )
 
+
+class ServiceSaves:
+    """Saves go through the form's ServiceCall (a pools.services verb); a new host, which has no
+    tree to check yet, through create_host."""
+
+    def save_model(self, request, obj, form, change):
+        obj.pk = form.service.run().pk
 
 
 class ServiceDeletes:
@@ -140,7 +161,7 @@ SETTING_FIELDS = {
 }
 
 
-class _HostForm(forms.ModelForm):
+class _HostForm(ServiceForm):
     class Meta:
         model = Host
         fields = ["name", "memory_mb", "cpu_mhz", "hardware_mmu", "seed"]
@@ -160,14 +181,10 @@ class _HostForm(forms.ModelForm):
         }
         return changes
 
-    def clean(self):
-        data = super().clean()
-        if self.errors or self.instance.pk is None:
-            return data
-        refusal = preview(services.update_host, self.instance, **self.changes())
-        if refusal:
-            add_refusal(self, refusal)
-        return data
+    def service_call(self, data: dict) -> ServiceCall | None:
+        if self.instance.pk is None:  # created by services.create_host (HostAdmin.save_model)
+            return None
+        return ServiceCall(services.check_update_host, services.update_host, self.instance, kwargs=self.changes())
 
 
 HostForm = type(
@@ -180,7 +197,7 @@ def _settings_fieldset(title: str, group: dict) -> tuple:
 
 
 @admin.register(Host)
-class HostAdmin(ServiceDeletes, admin.ModelAdmin):
+class HostAdmin(ServiceDeletes, ServiceSaves, admin.ModelAdmin):
     delete_service = staticmethod(services.delete_host)
 
     form = HostForm
@@ -200,7 +217,7 @@ class HostAdmin(ServiceDeletes, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            services.update_host(Host.objects.get(pk=obj.pk), **form.changes())
+            super().save_model(request, obj, form, change)
         else:
             obj.pk = services.create_host(**form.changes()).pk
 
@@ -208,40 +225,36 @@ class HostAdmin(ServiceDeletes, admin.ModelAdmin):
 # --- resource pools ------------------------------------------------------------------------------
 
 
-class PoolForm(forms.ModelForm):
+class PoolForm(ServiceForm):
     class Meta:
         model = ResourcePool
         fields = ["host", "parent", "name", "cpu_reservation", "cpu_limit", "cpu_expandable", "cpu_shares_level",
-                  "cpu_shares", "mem_reservation", "mem_limit", "mem_expandable", "mem_shares_level", "mem_shares"]
+                  "cpu_shares", "memory_reservation", "memory_limit", "memory_expandable", "memory_shares_level", "memory_shares"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if "parent" in self.fields:
             self.fields["parent"].required = True
-        for name in ("cpu_shares", "mem_shares"):
+        for name in ("cpu_shares", "memory_shares"):
             if name in self.fields:
                 self.fields[name].help_text = "Only for custom shares; other levels follow vSphere's table."
 
-    def clean(self):
-        data = super().clean()
-        if self.errors:
-            return data
+    def service_call(self, data: dict) -> ServiceCall | None:
         parent = data.get("parent")
         if self.instance.pk is None and parent is not None and data.get("host") and parent.host_id != data["host"].pk:
             self.add_error("parent", "The parent pool must be on the same host.")
-            return data
+            return None
         cpu, memory = form_allocation(data, "cpu"), form_allocation(data, "memory")
         if self.instance.pk is None:
-            refusal = preview(services.create_pool, parent, data.get("name", ""), cpu, memory)
-        else:
-            refusal = preview(move_and_update_pool, self.instance, parent, data.get("name"), cpu, memory)
-        if refusal:
-            add_refusal(self, refusal)
-        return data
+            return ServiceCall(services.check_create_pool, services.create_pool, parent, (data.get("name", ""), cpu, memory))
+        return ServiceCall(
+            services.check_move_and_update_pool, services.move_and_update_pool, self.instance, (parent,),
+            {"name": data.get("name"), "cpu": cpu, "memory": memory},
+        )
 
 
 @admin.register(ResourcePool)
-class ResourcePoolAdmin(ServiceDeletes, admin.ModelAdmin):
+class ResourcePoolAdmin(ServiceDeletes, ServiceSaves, admin.ModelAdmin):
     delete_service = staticmethod(services.delete_pool)
 
     form = PoolForm
@@ -250,7 +263,7 @@ class ResourcePoolAdmin(ServiceDeletes, admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("host", "parent", "name")}),
         ("CPU (MHz)", {"fields": ("cpu_reservation", "cpu_expandable", "cpu_limit", "cpu_shares_level", "cpu_shares")}),
-        ("Memory (MB)", {"fields": ("mem_reservation", "mem_expandable", "mem_limit", "mem_shares_level", "mem_shares")}),
+        ("Memory (MB)", {"fields": ("memory_reservation", "memory_expandable", "memory_limit", "memory_shares_level", "memory_shares")}),
     )
 
     def get_queryset(self, request):
@@ -325,14 +338,6 @@ class ResourcePoolAdmin(ServiceDeletes, admin.ModelAdmin):
     def memory_share_percent(self, pool):
         return self._share_percent(pool, "memory")
 
-    def save_model(self, request, obj, form, change):
-        data = form.cleaned_data
-        cpu, memory = form_allocation(data, "cpu"), form_allocation(data, "memory")
-        if not change:
-            obj.pk = services.create_pool(data["parent"], data["name"], cpu, memory).pk
-            return
-        move_and_update_pool(ResourcePool.objects.get(pk=obj.pk), data["parent"], data["name"], cpu, memory)
-
     def get_deleted_objects(self, objs, request):
         """Only the pools themselves go: their VMs and child pools move to the parent
         (services.delete_pool), so none of them is listed as deleted or as protecting the pool."""
@@ -347,39 +352,35 @@ class ResourcePoolAdmin(ServiceDeletes, admin.ModelAdmin):
 VM_FORM_SETTINGS = list(services.VM_SETTINGS)
 
 
-class VmForm(forms.ModelForm):
+class VmForm(ServiceForm):
     class Meta:
         model = VirtualMachine
         fields = ["host", "resource_pool", *VM_FORM_SETTINGS, "cpu_reservation", "cpu_limit", "cpu_shares_level",
-                  "cpu_shares", "mem_reservation", "mem_limit", "mem_shares_level", "mem_shares"]
+                  "cpu_shares", "memory_reservation", "memory_limit", "memory_shares_level", "memory_shares"]
 
-    def clean(self):
-        data = super().clean()
-        if self.errors:
-            return data
+    def service_call(self, data: dict) -> ServiceCall | None:
         pool = data.get("resource_pool")
         host = data.get("host") or self.instance.host
         if pool is not None and pool.host_id != host.pk:
             self.add_error("resource_pool", "Choose a pool of this VM's host.")
-            return data
+            return None
         settings = {name: data[name] for name in VM_FORM_SETTINGS if name in data}
-        cpu, memory = form_allocation(data, "cpu", False), form_allocation(data, "memory", False)
+        allocations = {"cpu": form_allocation(data, "cpu", False), "memory": form_allocation(data, "memory", False)}
         if self.instance.pk is None:
-            refusal = preview(services.create_vm, host, pool=pool, cpu=cpu, memory=memory, **settings)
-        else:
-            refusal = preview(move_and_reconfigure_vm, self.instance, pool, cpu, memory, **settings)
-        if refusal:
-            add_refusal(self, refusal)
-        return data
+            return ServiceCall(services.check_create_vm, services.create_vm, host, kwargs={"pool": pool, **allocations, **settings})
+        return ServiceCall(
+            services.check_move_and_reconfigure_vm, services.move_and_reconfigure_vm, self.instance, (pool,),
+            {**allocations, **settings},
+        )
 
 
 @admin.register(VirtualMachine)
-class VirtualMachineAdmin(ServiceDeletes, admin.ModelAdmin):
+class VirtualMachineAdmin(ServiceDeletes, ServiceSaves, admin.ModelAdmin):
     delete_service = staticmethod(services.delete_vm)
 
     form = VmForm
     list_display = ("name", "host", "resource_pool", "power_state", "memory_mb", "vcpus", "guest_os", "workload",
-                    "mmu_mode", "pshare_enabled", "mem_reservation")
+                    "mmu_mode", "pshare_enabled", "memory_reservation")
     list_filter = ("host", "power_state", "guest_os", "workload")
     actions = ["power_on", "power_off"]
     fieldsets = (
@@ -390,15 +391,6 @@ class VirtualMachineAdmin(ServiceDeletes, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ("host",) if obj else ()
-
-    def save_model(self, request, obj, form, change):
-        data = form.cleaned_data
-        settings = {name: data[name] for name in VM_FORM_SETTINGS}
-        cpu, memory = form_allocation(data, "cpu", False), form_allocation(data, "memory", False)
-        if not change:
-            obj.pk = services.create_vm(data["host"], pool=data.get("resource_pool"), cpu=cpu, memory=memory, **settings).pk
-            return
-        move_and_reconfigure_vm(VirtualMachine.objects.get(pk=obj.pk), data.get("resource_pool"), cpu, memory, **settings)
 
     def _power(self, request, queryset, operation, verb):
         for vm in queryset:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 
 from pools.shares import SHARE_LEVELS
 from pools.tree import (  # the tree type; re-exported, as callers have always imported it here
@@ -47,6 +48,7 @@ __all__ = [
 ]
 
 RESOURCES = ("cpu", "memory")
+ALLOCATION_PARTS = tuple(part.name for part in dataclass_fields(Allocation))  # reservation, ...
 UNITS = {"cpu": "MHz", "memory": "MB"}
 RESOURCE_LABELS = {"cpu": "CPU", "memory": "memory"}
 
@@ -282,7 +284,8 @@ class Decision:
     - requested / unreserved: InsufficientResourcesFault's figures, seen from the pool the
       operation asks (the VM's or pool's parent, or the move's target): what the operation asks
       it for, and what it had unreserved before (its unreservedForVm / unreservedForPool);
-    - fields: field errors, keyed "cpu.limit", "memory.reservation", "memory_mb", ...;
+    - fields: field errors, keyed by model field name: "cpu_limit", "memory_reservation",
+      "memory_mb", ... (see allocation_errors);
     - message: one sentence for a person.
     """
 
@@ -322,18 +325,23 @@ def _invalid(
     )
 
 
-def _field_errors(
+def allocation_errors(
     cpu: Allocation, memory: Allocation, *, configured_memory_mb: int | None = None
 ) -> dict[str, str]:
-    errors = {f"cpu.{name}": text for name, text in validate_allocation(cpu, "cpu").items()}
-    memory_errors = validate_allocation(memory, "memory", configured_memory_mb=configured_memory_mb)
-    errors.update({f"memory.{name}": text for name, text in memory_errors.items()})
+    """Field errors of both allocations, keyed as the models name the fields: "<resource>_<part>"
+    ("cpu_limit", "memory_reservation", "memory_shares_level")."""
+    errors = {}
+    for resource, alloc in (("cpu", cpu), ("memory", memory)):
+        configured = configured_memory_mb if resource == "memory" else None
+        found = validate_allocation(alloc, resource, configured_memory_mb=configured)
+        errors.update({f"{resource}_{name}": text for name, text in found.items()})
     return errors
 
 
 def _refuse_fields(subject: str, errors: Mapping[str, str]) -> Decision:
-    first_key = next(iter(errors))
-    resource = first_key.split(".")[0] if "." in first_key else None
+    prefix, _, part = next(iter(errors)).partition("_")
+    # memory_mb is a field error but no allocation's: it names no resource
+    resource = prefix if prefix in RESOURCES and part in ALLOCATION_PARTS else None
     return _invalid(
         f"Invalid settings for {subject}: " + " ".join(errors.values()), errors, resource
     )
@@ -479,7 +487,7 @@ def check_create_pool(
     """A new pool's reservation counts against its parent even while it holds nothing."""
     if parent_id not in snapshot.pools:
         raise KeyError(parent_id)
-    errors = _field_errors(cpu, memory)
+    errors = allocation_errors(cpu, memory)
     if errors:
         return _refuse_fields(f'"{name}"', errors)
     after = snapshot.with_pools(PoolNode(NEW_POOL_ID, name, parent_id, cpu, memory))
@@ -505,7 +513,7 @@ def check_reconfigure_pool(
         cpu=pool.cpu if cpu is None else cpu,
         memory=pool.memory if memory is None else memory,
     )
-    errors = _field_errors(changed.cpu, changed.memory)
+    errors = allocation_errors(changed.cpu, changed.memory)
     if errors:
         return _refuse_fields(f'"{pool.name}"', errors)
     after = snapshot.with_pools(changed)
@@ -536,7 +544,7 @@ def check_reconfigure_vm(
         return _refuse_fields(
             f'"{vm.name}"', {"memory_mb": "Memory size must be a positive whole number of MB."}
         )
-    errors = _field_errors(changed.cpu, changed.memory, configured_memory_mb=changed.memory_mb)
+    errors = allocation_errors(changed.cpu, changed.memory, configured_memory_mb=changed.memory_mb)
     if errors:
         return _refuse_fields(f'"{vm.name}"', errors)
     return _decide(snapshot, snapshot.with_vms(changed), asked_pool_id=vm.pool_id)

@@ -1,15 +1,18 @@
-"""Domain errors raised by pools.services and mapped to HTTP in one place (dashboard.api.errors)."""
+"""Domain errors raised by pools.services and mapped to HTTP in one place (dashboard.api.errors).
 
+InvalidOperation and ManagedObjectNotFound are hostsim's (hostsim.errors), so that the guest
+operations of hostsim raise the same types; they are re-exported here with the pools' own.
+"""
 
-class InvalidOperation(Exception):
-    """The request is not valid (bad values, a move into a descendant, the root pool...).
+from hostsim.errors import InvalidOperation, ManagedObjectNotFound
 
-    `fields` maps field names to messages when the problem belongs to particular fields.
-    """
-
-    def __init__(self, message: str, fields: dict[str, str] | None = None):
-        super().__init__(message)
-        self.fields = fields or {}
+__all__ = [
+    "AdmissionDenied",
+    "DuplicateName",
+    "InvalidOperation",
+    "InvalidPowerState",
+    "ManagedObjectNotFound",
+]
 
 
 class DuplicateName(InvalidOperation):
@@ -51,11 +54,3 @@ class AdmissionDenied(Exception):
             "requested": self.requested,
             "unreserved": self.unreserved,
         }
-
-
-class ManagedObjectNotFound(InvalidOperation):
-    """The object is gone: deleted (by a concurrent request, say) before the operation locked it.
-
-    vSphere's vmodl.fault.ManagedObjectNotFound; the API answers 404. A subclass of
-    InvalidOperation, so callers that show refusals (the admin) show this one too.
-    """

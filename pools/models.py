@@ -20,7 +20,7 @@ class ResourcePool(ResourceAllocation):
         max_length=NAME_MAX_LENGTH, validators=[name_validator, no_control_characters]
     )
     cpu_expandable = models.BooleanField("CPU expandable reservation", default=True)
-    mem_expandable = models.BooleanField("Memory expandable reservation", default=True)
+    memory_expandable = models.BooleanField("Memory expandable reservation", default=True)
     is_root = models.BooleanField(default=False, editable=False)
 
     class Meta:

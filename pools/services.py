@@ -1,26 +1,35 @@
 """The only way to change pools, VM allocations, pool membership and power state.
 
-Every function that writes follows one pattern (after Zulip's do_* actions):
-1. open a transaction and lock the host's root pool (PostgreSQL SELECT ... FOR UPDATE), before
-   any other row. The root heads every pool chain of the host, so every create, change, move,
-   delete and power operation there queues on this one lock, in one order, and none can
-   deadlock another;
-2. re-read, under the lock, what the caller handed in: it may have been deleted meanwhile
-   (ManagedObjectNotFound, a 404) or moved or powered on (decided on its current state); then
-   read a snapshot of the host's tree and ask pools.admission;
-3. on refusal raise AdmissionDenied or InvalidOperation, having written nothing;
-4. write, bump the config versions the simulation reads on its next tick, and after commit
-   announce the change to the dashboard.
+Every verb is two functions (after Zulip's check_* / do_* actions):
+- `check_<verb>(tree, current rows, request)` may refuse: it raises the typed errors of
+  pools.errors (AdmissionDenied, InvalidOperation and its subclasses) and writes nothing. It judges
+  on `tree`, the host's snapshot read under the host's lock, and on rows re-read under that lock;
+  the admin's forms call it to show a refusal on the field it concerns;
+- `<verb>(...)` does it:
+  1. opens a transaction and locks the host's root pool (PostgreSQL SELECT ... FOR UPDATE),
+     before any other row. The root heads every pool chain of the host, so every create, change,
+     move, delete and power operation there queues on this one lock, in one order, and none can
+     deadlock another;
+  2. re-reads, under the lock, what the caller handed in: it may have been deleted meanwhile
+     (ManagedObjectNotFound, a 404) or moved or powered on (decided on its current state); then
+     reads the snapshot and calls check_<verb>, having written nothing if it refuses;
+  3. writes, bumps the config versions the simulation reads on its next tick, and after commit
+     announces the change to the dashboard.
 So concurrent requests end as some serial order of them would have ended, never in a 500.
+
+Refusals name the fields they concern by model field name ("memory_mb", "memory_reservation",
+"cpu_shares_level"): the admin's forms use them as they are, the JSON API maps them through its
+serializers' `source`s (dashboard.api.serializers.API_FIELD_PATHS).
 """
 
+import copy
 from dataclasses import replace
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from hostsim import engine
-from hostsim.models import NAME_MAX_LENGTH, Host, PowerState, SharesLevel, VirtualMachine
+from hostsim.models import NAME_MAX_LENGTH, Host, PowerState, VirtualMachine
 from pools import admission
 from pools.admission import Allocation, Decision, PoolNode, TreeSnapshot, VmNode
 from pools.errors import (
@@ -35,8 +44,7 @@ from pools.shares import share_value
 from pools.signals import inventory_changed
 from pools.tree import simulation_document
 
-RESOURCES = ("cpu", "memory")
-FIELD_PREFIX = {"cpu": "cpu", "memory": "mem"}  # model fields: cpu_reservation, mem_reservation, ...
+RESOURCES = admission.RESOURCES  # ("cpu", "memory"); the model fields are "<resource>_<part>"
 
 
 def capacity_for_vms(host: Host) -> dict[str, int]:
@@ -50,14 +58,15 @@ def capacity_for_vms(host: Host) -> dict[str, int]:
 
 
 def allocation_of(entity: ResourcePool | VirtualMachine, resource: str) -> Allocation:
-    prefix = FIELD_PREFIX[resource]
-    expandable = getattr(entity, f"{prefix}_expandable", False)
+    """One resource's allocation of a pool or VM, from its fields cpu_* or memory_*."""
+    if resource not in RESOURCES:
+        raise ValueError(f"unknown resource {resource!r}: expected 'cpu' or 'memory'")
     return Allocation(
-        reservation=getattr(entity, f"{prefix}_reservation"),
-        limit=getattr(entity, f"{prefix}_limit"),
-        expandable=expandable,
-        shares_level=getattr(entity, f"{prefix}_shares_level"),
-        shares=getattr(entity, f"{prefix}_shares"),
+        reservation=getattr(entity, f"{resource}_reservation"),
+        limit=getattr(entity, f"{resource}_limit"),
+        expandable=getattr(entity, f"{resource}_expandable", False),  # pools only
+        shares_level=getattr(entity, f"{resource}_shares_level"),
+        shares=getattr(entity, f"{resource}_shares"),
     )
 
 
@@ -115,6 +124,34 @@ def _current(model, pk: int, label: str, *, related: tuple[str, ...] = ()):
     return obj
 
 
+def _label(obj: Host | ResourcePool | VirtualMachine) -> str:
+    if isinstance(obj, ResourcePool):
+        return f'The resource pool "{obj.name}"'
+    return f'The VM "{obj.name}"'
+
+
+def _locked_host(host: Host) -> Host:
+    """The host's row, locked after its tree (the one order every change takes locks in)."""
+    locked_host = Host.objects.select_for_update().filter(pk=host.pk).first()
+    if locked_host is None:
+        raise ManagedObjectNotFound(f'The host "{host.name}" no longer exists (deleted meanwhile).')
+    return locked_host
+
+
+def locked(obj, *, related: tuple[str, ...] = ()):
+    """Steps 1 and 2 of every change: lock the tree of the host of `obj` (a host, pool or VM),
+    then read the tree and `obj` as committed now (a host's row is locked too).
+
+    Answers (tree, current row), what the check_* functions judge on. Inside a transaction the
+    lock lasts until it ends, so a check made here still holds when the change is written.
+    """
+    if isinstance(obj, Host):
+        tree = _locked_snapshot(obj.pk)
+        return tree, _locked_host(obj)
+    tree = _locked_snapshot(obj.host_id)
+    return tree, _current(type(obj), obj.pk, _label(obj), related=related)
+
+
 def _enforce(decision: Decision) -> None:
     if decision.admitted:
         return
@@ -141,25 +178,24 @@ def _publish_tree(host_id: int) -> None:
 
 
 def _announce(host_id: int) -> None:
-    """Step 4 of every change: the simulation gets the new tree, and after commit the
+    """Step 3 of every change: the simulation gets the new tree, and after commit the
     dashboard hears of the change."""
     _publish_tree(host_id)
     transaction.on_commit(lambda: inventory_changed.send(sender=ResourcePool, host_id=host_id))
 
 
 def _write_allocation(entity, resource: str, alloc: Allocation, *, vcpus=None, memory_mb=None) -> None:
-    prefix = FIELD_PREFIX[resource]
     kind = "pool" if isinstance(entity, ResourcePool) else "vm"
-    setattr(entity, f"{prefix}_reservation", alloc.reservation)
-    setattr(entity, f"{prefix}_limit", alloc.limit)
-    setattr(entity, f"{prefix}_shares_level", alloc.shares_level)
+    setattr(entity, f"{resource}_reservation", alloc.reservation)
+    setattr(entity, f"{resource}_limit", alloc.limit)
+    setattr(entity, f"{resource}_shares_level", alloc.shares_level)
     setattr(
         entity,
-        f"{prefix}_shares",
+        f"{resource}_shares",
         share_value(kind, resource, alloc.shares_level, vcpus=vcpus, memory_mb=memory_mb, custom=alloc.shares),
     )
     if kind == "pool":
-        setattr(entity, f"{prefix}_expandable", alloc.expandable)
+        setattr(entity, f"{resource}_expandable", alloc.expandable)
 
 
 def _check_name(name: str, field: str = "name") -> str:
@@ -189,12 +225,8 @@ def ensure_root_pool(host: Host) -> ResourcePool:
     if root is None:
         root = ResourcePool(host=host, is_root=True, name="Resources")
     for resource in RESOURCES:
-        prefix = FIELD_PREFIX[resource]
-        setattr(root, f"{prefix}_reservation", capacity[resource])
-        setattr(root, f"{prefix}_limit", capacity[resource])
-        setattr(root, f"{prefix}_expandable", False)
-        setattr(root, f"{prefix}_shares_level", SharesLevel.NORMAL)
-        setattr(root, f"{prefix}_shares", share_value("pool", resource, SharesLevel.NORMAL))
+        fixed = Allocation(reservation=capacity[resource], limit=capacity[resource], expandable=False)
+        _write_allocation(root, resource, fixed)
     root.save()
     VirtualMachine.objects.filter(host=host, resource_pool__isnull=True).update(resource_pool=root)
     return root
@@ -237,89 +269,125 @@ def create_host(**fields) -> Host:
 HARDWARE_FIELDS = ("memory_mb", "cpu_mhz", "hardware_mmu", "seed")  # the simulation rebuilds the host
 
 
-def _locked_host(host: Host) -> Host:
-    """The host's row, locked after its tree (the one order every change takes locks in)."""
-    locked = Host.objects.select_for_update().filter(pk=host.pk).first()
-    if locked is None:
-        raise ManagedObjectNotFound(f'The host "{host.name}" no longer exists (deleted meanwhile).')
-    return locked
+def _running_vm_names(host: Host) -> list[str]:
+    return list(VirtualMachine.objects.filter(host=host, power_state=PowerState.POWERED_ON).values_list("name", flat=True)[:5])
+
+
+def check_delete_host(tree: TreeSnapshot, host: Host) -> None:
+    running = _running_vm_names(host)
+    if running:
+        raise InvalidOperation(f'Power off the VMs on "{host.name}" first: {", ".join(running)}.')
 
 
 @transaction.atomic
 def delete_host(host: Host) -> None:
     """Remove a host with its pools, VMs and samples; its VMs must be powered off first."""
-    _lock_host_tree(host.pk)
-    locked = _locked_host(host)
-    running = list(VirtualMachine.objects.filter(host=locked, power_state=PowerState.POWERED_ON).values_list("name", flat=True))
-    if running:
-        raise InvalidOperation(f'Power off the VMs on "{locked.name}" first: {", ".join(running[:5])}.')
-    VirtualMachine.objects.filter(host=locked).delete()
-    for pool_id in reversed(snapshot(locked.pk).preorder()):  # children first: pools protect parents
+    tree, host = locked(host)
+    check_delete_host(tree, host)
+    VirtualMachine.objects.filter(host=host).delete()
+    for pool_id in reversed(tree.preorder()):  # children first: pools protect their parents
         ResourcePool.objects.filter(pk=pool_id).delete()
-    locked.delete()
-    _announce(host.pk)
+    host_id = host.pk
+    host.delete()
+    _announce(host_id)
 
 
-@transaction.atomic
-def update_host(host: Host, **changes) -> Host:
-    """Change a host's capacity, MMU support or advanced settings (`advanced_settings` is a
-    partial mapping of ESXi names); the root pool follows capacity."""
-    tree = _locked_snapshot(host.pk)
-    locked = _locked_host(host)
-    rebuilt = sorted(name for name in HARDWARE_FIELDS if name in changes and changes[name] != getattr(locked, name))
-    running = VirtualMachine.objects.filter(host=locked, power_state=PowerState.POWERED_ON)
-    if rebuilt and running.exists():
+def check_update_host(tree: TreeSnapshot, host: Host, **changes) -> Host:
+    """The host as `changes` (model fields; `advanced_settings` a partial mapping of ESXi names)
+    would leave it: a copy, not saved; or the refusal."""
+    rebuilt = sorted(name for name in HARDWARE_FIELDS if name in changes and changes[name] != getattr(host, name))
+    running = _running_vm_names(host)
+    if rebuilt and running:
         # A different machine under running VMs is not possible; ESXi wants maintenance mode.
-        names = ", ".join(running.values_list("name", flat=True)[:5])
+        names = ", ".join(running)
         raise InvalidOperation(
-            f'Power off the VMs on "{locked.name}" before changing {", ".join(rebuilt)} '
+            f'Power off the VMs on "{host.name}" before changing {", ".join(rebuilt)} '
             f"(as entering maintenance mode would); still powered on: {names}.",
             {name: f"Can only change while every VM on the host is powered off (still on: {names})." for name in rebuilt},
         )
+    changed = copy.copy(host)
     for name, value in changes.items():
         if name == "advanced_settings":
-            value = _own_settings(locked.advanced_settings, value)
-        setattr(locked, name, value)
-    locked.full_clean()
-    if not locked.hardware_mmu:
-        hardware_vms = VirtualMachine.objects.filter(host=locked, mmu_mode="hardware")
+            value = _own_settings(host.advanced_settings, value)
+        setattr(changed, name, value)
+    changed.full_clean()
+    if not changed.hardware_mmu:
+        hardware_vms = VirtualMachine.objects.filter(host=host, mmu_mode="hardware")
         if hardware_vms.exists():
             raise InvalidOperation(
                 "VMs on this host ask for hardware MMU virtualization; set them to automatic or software first.",
                 {"hardware_mmu": "Still used by: " + ", ".join(hardware_vms.values_list("name", flat=True)[:5])},
             )
     root = tree.root
-    capacity = capacity_for_vms(locked)
+    capacity = capacity_for_vms(changed)
     resized = {
         resource: replace(root.alloc(resource), reservation=capacity[resource], limit=capacity[resource])
         for resource in RESOURCES
     }
     _enforce(admission.check_reconfigure_pool(tree, root.id, resized["cpu"], resized["memory"]))
-    locked.config_version = F("config_version") + 1
-    _save_host(locked)
-    locked.refresh_from_db()
-    ensure_root_pool(locked)
-    _announce(locked.pk)
-    return locked
+    return changed
+
+
+@transaction.atomic
+def update_host(host: Host, **changes) -> Host:
+    """Change a host's capacity, MMU support or advanced settings (`advanced_settings` is a
+    partial mapping of ESXi names); the root pool follows capacity."""
+    tree, host = locked(host)
+    changed = check_update_host(tree, host, **changes)
+    changed.config_version = F("config_version") + 1
+    _save_host(changed)
+    changed.refresh_from_db()
+    ensure_root_pool(changed)
+    _announce(changed.pk)
+    return changed
 
 
 # --- pools ---------------------------------------------------------------------------------------
 
 
-@transaction.atomic
-def create_pool(parent: ResourcePool, name: str, cpu: Allocation | None = None, memory: Allocation | None = None) -> ResourcePool:
-    """CreateResourcePool: a new child of `parent`, admitted against its parent chain."""
-    name = _check_name(name)
+def _refuse_duplicate_names(tree: TreeSnapshot, parent_id, arriving: list[PoolNode], leaving=None) -> None:
+    """Sibling pools need distinct names (vSphere's DuplicateName), also when pools arrive by a move
+    or when a deleted pool hands its children up; `leaving` is a pool that goes, freeing its name."""
+    gone = {pool.id for pool in arriving} | {leaving}
+    taken = {pool.name for pool in tree.child_pools(parent_id) if pool.id not in gone}
+    clashes = []
+    for pool in arriving:
+        if pool.name in taken:
+            clashes.append(pool.name)
+        taken.add(pool.name)
+    if clashes:
+        names = ", ".join(f'"{name}"' for name in clashes)
+        raise DuplicateName(
+            f'"{tree.pools[parent_id].name}" would hold two pools named {names}; rename one first.',
+            {"pools": "A pool of this name is already there."},
+            name=clashes[0],
+        )
+
+
+def check_create_pool(
+    tree: TreeSnapshot, parent: ResourcePool, name: str, cpu: Allocation | None = None, memory: Allocation | None = None
+) -> str:
+    """A new child of `parent`, admitted against its parent chain; answers the name to give it."""
     cpu, memory = cpu or admission.NEW_POOL_ALLOCATION, memory or admission.NEW_POOL_ALLOCATION
-    tree = _locked_snapshot(parent.host_id)
-    parent = _current(ResourcePool, parent.pk, f'The resource pool "{parent.name}"')
-    if ResourcePool.objects.filter(parent=parent, name=name).exists():
+    name = _check_name(name)
+    if parent.pk not in tree.pools:
+        raise ManagedObjectNotFound(f"{_label(parent)} no longer exists (deleted meanwhile).")
+    if any(sibling.name == name for sibling in tree.child_pools(parent.pk)):
         raise DuplicateName(
             f'"{parent.name}" already has a pool named "{name}".',
             {"name": "A sibling has this name."},
             name=name,
         )
     _enforce(admission.check_create_pool(tree, parent.pk, cpu, memory, name=name))
+    return name
+
+
+@transaction.atomic
+def create_pool(parent: ResourcePool, name: str, cpu: Allocation | None = None, memory: Allocation | None = None) -> ResourcePool:
+    """CreateResourcePool: a new child of `parent`, admitted against its parent chain."""
+    cpu, memory = cpu or admission.NEW_POOL_ALLOCATION, memory or admission.NEW_POOL_ALLOCATION
+    tree, parent = locked(parent)
+    name = check_create_pool(tree, parent, name, cpu, memory)
     pool = ResourcePool(host_id=parent.host_id, parent=parent, name=name)
     _write_allocation(pool, "cpu", cpu)
     _write_allocation(pool, "memory", memory)
@@ -328,23 +396,32 @@ def create_pool(parent: ResourcePool, name: str, cpu: Allocation | None = None, 
     return pool
 
 
-@transaction.atomic
-def update_pool(pool: ResourcePool, *, name: str | None = None, cpu: Allocation | None = None, memory: Allocation | None = None) -> ResourcePool:
-    """UpdateConfig of a pool: name and allocations; the root is the host's and stays as it is."""
+def check_update_pool(
+    tree: TreeSnapshot, pool: ResourcePool, *, name: str | None = None, cpu: Allocation | None = None, memory: Allocation | None = None
+) -> str | None:
+    """UpdateConfig of a pool, judged where `tree` has it; answers the new name (None: kept)."""
     if pool.is_root:
         raise InvalidOperation(f'"{pool.name}" is the host\'s root resource pool; its settings follow the host.')
-    tree = _locked_snapshot(pool.host_id)
-    pool = _current(ResourcePool, pool.pk, f'The resource pool "{pool.name}"')
     if name is not None:
         name = _check_name(name)
-        if ResourcePool.objects.filter(parent_id=pool.parent_id, name=name).exclude(pk=pool.pk).exists():
+        siblings = tree.child_pools(tree.pools[pool.pk].parent_id)
+        if any(sibling.name == name and sibling.id != pool.pk for sibling in siblings):
             raise DuplicateName(
                 f'A sibling of "{pool.name}" is already named "{name}".',
                 {"name": "A sibling has this name."},
                 name=name,
             )
-        pool.name = name
     _enforce(admission.check_reconfigure_pool(tree, pool.pk, cpu, memory))
+    return name
+
+
+@transaction.atomic
+def update_pool(pool: ResourcePool, *, name: str | None = None, cpu: Allocation | None = None, memory: Allocation | None = None) -> ResourcePool:
+    """UpdateConfig of a pool: name and allocations; the root is the host's and stays as it is."""
+    tree, pool = locked(pool)
+    name = check_update_pool(tree, pool, name=name, cpu=cpu, memory=memory)
+    if name is not None:
+        pool.name = name
     if cpu is not None:
         _write_allocation(pool, "cpu", cpu)
     if memory is not None:
@@ -354,35 +431,19 @@ def update_pool(pool: ResourcePool, *, name: str | None = None, cpu: Allocation 
     return pool
 
 
-def _refuse_duplicate_names(parent: ResourcePool, arriving: list[ResourcePool], leaving: int | None = None) -> None:
-    """Sibling pools need distinct names (vSphere's DuplicateName), also when pools arrive by a move
-    or when a deleted pool hands its children up; `leaving` is a pool that goes, freeing its name."""
-    staying = ResourcePool.objects.filter(parent=parent).exclude(pk__in=[p.pk for p in arriving] + [leaving])
-    taken = set(staying.values_list("name", flat=True))
-    clashes = []
-    for pool in arriving:
-        if pool.name in taken:
-            clashes.append(pool.name)
-        taken.add(pool.name)
-    if clashes:
-        names = ", ".join(f'"{name}"' for name in clashes)
-        raise DuplicateName(
-            f'"{parent.name}" would hold two pools named {names}; rename one first.',
-            {"pools": "A pool of this name is already there."},
-            name=clashes[0],
-        )
+def check_delete_pool(tree: TreeSnapshot, pool: ResourcePool) -> None:
+    if pool.is_root:
+        raise InvalidOperation(f'"{pool.name}" is the host\'s root resource pool and cannot be deleted.')
+    _enforce(admission.check_delete_pool(tree, pool.pk))
+    _refuse_duplicate_names(tree, pool.parent_id, list(tree.child_pools(pool.pk)), leaving=pool.pk)
 
 
 @transaction.atomic
 def delete_pool(pool: ResourcePool) -> None:
     """Destroy a pool: its VMs and child pools move to its parent (vSphere keeps them)."""
-    if pool.is_root:
-        raise InvalidOperation(f'"{pool.name}" is the host\'s root resource pool and cannot be deleted.')
-    tree = _locked_snapshot(pool.host_id)
     # The caller's copy may predate a move of the pool (its parent) or its deletion.
-    pool = _current(ResourcePool, pool.pk, f'The resource pool "{pool.name}"', related=("parent",))
-    _enforce(admission.check_delete_pool(tree, pool.pk))
-    _refuse_duplicate_names(pool.parent, list(pool.children.all()), leaving=pool.pk)
+    tree, pool = locked(pool)
+    check_delete_pool(tree, pool)
     ResourcePool.objects.filter(parent=pool).update(parent_id=pool.parent_id)
     moved = list(VirtualMachine.objects.filter(resource_pool=pool).values_list("pk", flat=True))
     VirtualMachine.objects.filter(pk__in=moved).update(resource_pool_id=pool.parent_id, config_version=F("config_version") + 1)
@@ -390,35 +451,60 @@ def delete_pool(pool: ResourcePool) -> None:
     _announce(pool.host_id)
 
 
-@transaction.atomic
-def move_into(
-    target: ResourcePool, vms: list[VirtualMachine] = (), pools: list[ResourcePool] = ()
-) -> ResourcePool:
-    """MoveIntoResourcePool: leave the source, be admitted to the target; all or nothing.
-
-    Answers the target as it is after the move.
-    """
+def check_move(tree: TreeSnapshot, target: ResourcePool, vms=(), pools=()) -> None:
+    """MoveIntoResourcePool: the VMs and pools leave their parents and are admitted to `target`."""
     foreign = [obj.name for obj in [*vms, *pools] if obj.host_id != target.host_id]
     if foreign:
         raise InvalidOperation(
             f'Cannot move {", ".join(foreign)} into "{target.name}": moving across hosts is not supported.',
             {"vms" if vms else "pools": "Everything moved must be on the target's host."},
         )
-    tree = _locked_snapshot(target.host_id)
-    target = _current(ResourcePool, target.pk, f'The resource pool "{target.name}"')
     # Where each one is now is in `tree`; gone is gone (a VM or pool deleted meanwhile).
-    for obj in [*vms, *pools]:
+    for obj in [target, *vms, *pools]:
         if obj.pk not in (tree.vms if isinstance(obj, VirtualMachine) else tree.pools):
             kind = "VM" if isinstance(obj, VirtualMachine) else "resource pool"
-            raise ManagedObjectNotFound(
-                f'The {kind} "{obj.name}" no longer exists (deleted meanwhile).'
-            )
+            raise ManagedObjectNotFound(f'The {kind} "{obj.name}" no longer exists (deleted meanwhile).')
     _enforce(admission.check_move(tree, target.pk, [vm.pk for vm in vms], [pool.pk for pool in pools]))
-    _refuse_duplicate_names(target, list(ResourcePool.objects.filter(pk__in=[pool.pk for pool in pools])))
+    _refuse_duplicate_names(tree, target.pk, [tree.pools[pool.pk] for pool in pools])
+
+
+@transaction.atomic
+def move_into(target: ResourcePool, vms: list[VirtualMachine] = (), pools: list[ResourcePool] = ()) -> ResourcePool:
+    """MoveIntoResourcePool: leave the source, be admitted to the target; all or nothing.
+
+    Answers the target as it is after the move.
+    """
+    tree, target = locked(target)
+    check_move(tree, target, vms, pools)
     VirtualMachine.objects.filter(pk__in=[vm.pk for vm in vms]).update(resource_pool=target, config_version=F("config_version") + 1)
     ResourcePool.objects.filter(pk__in=[pool.pk for pool in pools]).update(parent=target)
     _announce(target.host_id)
     return target
+
+
+def check_move_and_update_pool(
+    tree: TreeSnapshot, pool: ResourcePool, parent: ResourcePool | None, *, name: str | None = None,
+    cpu: Allocation | None = None, memory: Allocation | None = None,
+) -> None:
+    """The pool moved under `parent` (None or its own parent: no move), then given the new
+    settings, judged there."""
+    if parent is not None and parent.pk != pool.parent_id:
+        check_move(tree, parent, [], [pool])
+        tree = tree.with_pools(replace(tree.pools[pool.pk], parent_id=parent.pk))
+    check_update_pool(tree, pool, name=name, cpu=cpu, memory=memory)
+
+
+@transaction.atomic
+def move_and_update_pool(
+    pool: ResourcePool, parent: ResourcePool | None, *, name: str | None = None,
+    cpu: Allocation | None = None, memory: Allocation | None = None,
+) -> ResourcePool:
+    """What the admin's pool form saves: the move, then the new settings; all or nothing."""
+    tree, pool = locked(pool)
+    check_move_and_update_pool(tree, pool, parent, name=name, cpu=cpu, memory=memory)
+    if parent is not None and parent.pk != pool.parent_id:
+        move_into(parent, [], [pool])
+    return update_pool(pool, name=name, cpu=cpu, memory=memory)
 
 
 # --- virtual machines ----------------------------------------------------------------------------
@@ -430,9 +516,10 @@ VM_SETTINGS = (
 NEEDS_POWER_OFF = ("memory_mb", "vcpus", "guest_os")  # no hot-add in the lab, as vSphere's default
 
 
-def _refresh_share_values(vm: VirtualMachine) -> None:
-    for resource in RESOURCES:
-        _write_allocation(vm, resource, allocation_of(vm, resource), vcpus=vm.vcpus, memory_mb=vm.memory_mb)
+def _refuse_unknown_settings(settings: dict) -> None:
+    unknown = set(settings) - set(VM_SETTINGS)
+    if unknown:
+        raise InvalidOperation(f"Unknown VM settings: {', '.join(sorted(unknown))}.")
 
 
 def _validate_vm(vm: VirtualMachine) -> None:
@@ -457,41 +544,52 @@ def _validate_vm(vm: VirtualMachine) -> None:
         )
 
 
+def _write_allocations(vm: VirtualMachine, cpu: Allocation | None, memory: Allocation | None) -> None:
+    """The given allocations, and share values that follow the VM's size for the others."""
+    for resource, alloc in (("cpu", cpu), ("memory", memory)):
+        alloc = allocation_of(vm, resource) if alloc is None else alloc
+        _write_allocation(vm, resource, alloc, vcpus=vm.vcpus, memory_mb=vm.memory_mb)
+
+
+def check_create_vm(
+    tree: TreeSnapshot, host: Host, *, pool: ResourcePool | None = None, cpu: Allocation | None = None,
+    memory: Allocation | None = None, **settings,
+) -> VirtualMachine:
+    """A new, powered-off VM in `pool` (None: the host's root pool): answers it, not saved."""
+    _refuse_unknown_settings(settings)
+    if pool is not None and pool.host_id != host.pk:
+        raise InvalidOperation(f'The pool "{pool.name}" is on another host.', {"resource_pool": "Choose a pool of this VM's host."})
+    if pool is not None and pool.pk not in tree.pools:
+        raise ManagedObjectNotFound(f"{_label(pool)} no longer exists (deleted meanwhile).")
+    vm = VirtualMachine(host=host, resource_pool_id=tree.root.id if pool is None else pool.pk, **settings)
+    vm.name = _check_name(vm.name)
+    _validate_vm(vm)
+    cpu, memory = cpu or admission.VM_DEFAULT_ALLOCATION, memory or admission.VM_DEFAULT_ALLOCATION
+    errors = admission.allocation_errors(cpu, memory, configured_memory_mb=vm.memory_mb)
+    if errors:
+        raise InvalidOperation("Invalid allocation: " + " ".join(errors.values()), errors)
+    _write_allocations(vm, cpu, memory)
+    return vm
+
+
 @transaction.atomic
 def create_vm(host: Host, *, pool: ResourcePool | None = None, cpu: Allocation | None = None, memory: Allocation | None = None, **settings) -> VirtualMachine:
     """A new, powered-off VM in `pool` (the host's root pool by default)."""
-    unknown = set(settings) - set(VM_SETTINGS)
-    if unknown:
-        raise InvalidOperation(f"Unknown VM settings: {', '.join(sorted(unknown))}.")
-    root = _lock_host_tree(host.pk)  # also orders this VM's name check after a concurrent one
-    if pool is None:
-        pool = root
-    else:
-        pool = _current(ResourcePool, pool.pk, f'The resource pool "{pool.name}"')
-    if pool.host_id != host.pk:
-        raise InvalidOperation(f'The pool "{pool.name}" is on another host.', {"resourcePool": "Choose a pool of this VM's host."})
-    vm = VirtualMachine(host=host, resource_pool=pool, **settings)
-    vm.name = _check_name(vm.name)
-    _validate_vm(vm)
-    for resource, alloc in (("cpu", cpu), ("memory", memory)):
-        alloc = alloc or admission.VM_DEFAULT_ALLOCATION
-        errors = admission.validate_allocation(alloc, resource, configured_memory_mb=vm.memory_mb if resource == "memory" else None)
-        if errors:
-            raise InvalidOperation("Invalid allocation: " + " ".join(errors.values()), {f"{resource}.{k}": v for k, v in errors.items()})
-        _write_allocation(vm, resource, alloc, vcpus=vm.vcpus, memory_mb=vm.memory_mb)
+    tree, host = locked(host)  # also orders this VM's name check after a concurrent one
+    if pool is not None:
+        pool = _current(ResourcePool, pool.pk, _label(pool))
+    vm = check_create_vm(tree, host, pool=pool, cpu=cpu, memory=memory, **settings)
     vm.save()
     _announce(host.pk)
     return vm
 
 
-@transaction.atomic
-def reconfigure_vm(vm: VirtualMachine, *, cpu: Allocation | None = None, memory: Allocation | None = None, **settings) -> VirtualMachine:
-    """ReconfigVM_Task: settings and allocations; a powered-on VM is re-admitted."""
-    unknown = set(settings) - set(VM_SETTINGS)
-    if unknown:
-        raise InvalidOperation(f"Unknown VM settings: {', '.join(sorted(unknown))}.")
-    tree = _locked_snapshot(vm.host_id)
-    vm = _current(VirtualMachine, vm.pk, f'The VM "{vm.name}"', related=("host",))
+def check_reconfigure_vm(
+    tree: TreeSnapshot, vm: VirtualMachine, *, cpu: Allocation | None = None, memory: Allocation | None = None, **settings
+) -> VirtualMachine:
+    """ReconfigVM_Task, judged where `tree` has the VM: answers the VM as it would be (a copy, not
+    saved); a powered-on VM is re-admitted."""
+    _refuse_unknown_settings(settings)
     changed = {k: v for k, v in settings.items() if getattr(vm, k) != v}
     if vm.powered_on:
         blocked = [k for k in changed if k in NEEDS_POWER_OFF]
@@ -500,17 +598,22 @@ def reconfigure_vm(vm: VirtualMachine, *, cpu: Allocation | None = None, memory:
                 f'Power off "{vm.name}" before changing {", ".join(blocked)}.',
                 {k: "Can only be changed while the VM is powered off." for k in blocked},
             )
+    vm = copy.copy(vm)
     for name, value in changed.items():
         setattr(vm, name, value)
     if "name" in changed:
         vm.name = _check_name(vm.name)
     _validate_vm(vm)
     _enforce(admission.check_reconfigure_vm(tree, vm.pk, cpu, memory, memory_mb=vm.memory_mb))
-    if cpu is not None:
-        _write_allocation(vm, "cpu", cpu, vcpus=vm.vcpus, memory_mb=vm.memory_mb)
-    if memory is not None:
-        _write_allocation(vm, "memory", memory, vcpus=vm.vcpus, memory_mb=vm.memory_mb)
-    _refresh_share_values(vm)
+    _write_allocations(vm, cpu, memory)
+    return vm
+
+
+@transaction.atomic
+def reconfigure_vm(vm: VirtualMachine, *, cpu: Allocation | None = None, memory: Allocation | None = None, **settings) -> VirtualMachine:
+    """ReconfigVM_Task: settings and allocations; a powered-on VM is re-admitted."""
+    tree, vm = locked(vm, related=("host",))
+    vm = check_reconfigure_vm(tree, vm, cpu=cpu, memory=memory, **settings)
     vm.config_version = F("config_version") + 1
     vm.save()
     vm.refresh_from_db()
@@ -518,27 +621,58 @@ def reconfigure_vm(vm: VirtualMachine, *, cpu: Allocation | None = None, memory:
     return vm
 
 
+def check_move_and_reconfigure_vm(
+    tree: TreeSnapshot, vm: VirtualMachine, pool: ResourcePool | None, *, cpu: Allocation | None = None,
+    memory: Allocation | None = None, **settings,
+) -> None:
+    """The VM moved into `pool` (None or its own pool: no move), then reconfigured, judged there."""
+    if pool is not None and pool.pk != vm.resource_pool_id:
+        check_move(tree, pool, [vm], [])
+        tree = tree.with_vms(replace(tree.vms[vm.pk], pool_id=pool.pk))
+    check_reconfigure_vm(tree, vm, cpu=cpu, memory=memory, **settings)
+
+
 @transaction.atomic
-def delete_vm(vm: VirtualMachine) -> None:
-    """Destroy_Task: only a powered-off VM, as read under the lock that power-on takes too."""
-    _lock_host_tree(vm.host_id)
-    vm = _current(VirtualMachine, vm.pk, f'The VM "{vm.name}"')
+def move_and_reconfigure_vm(
+    vm: VirtualMachine, pool: ResourcePool | None, *, cpu: Allocation | None = None,
+    memory: Allocation | None = None, **settings,
+) -> VirtualMachine:
+    """What the admin's VM form saves: the move, then the new settings; all or nothing."""
+    tree, vm = locked(vm, related=("host",))
+    check_move_and_reconfigure_vm(tree, vm, pool, cpu=cpu, memory=memory, **settings)
+    if pool is not None and pool.pk != vm.resource_pool_id:
+        move_into(pool, [vm], [])
+    return reconfigure_vm(vm, cpu=cpu, memory=memory, **settings)
+
+
+def check_delete_vm(tree: TreeSnapshot, vm: VirtualMachine) -> None:
     if vm.powered_on:
         raise InvalidPowerState(
             f'Power off "{vm.name}" before deleting it.',
             existing=PowerState.POWERED_ON, requested=PowerState.POWERED_OFF,
         )
+
+
+@transaction.atomic
+def delete_vm(vm: VirtualMachine) -> None:
+    """Destroy_Task: only a powered-off VM, as read under the lock that power-on takes too."""
+    tree, vm = locked(vm)
+    check_delete_vm(tree, vm)
     vm.delete()
     _announce(vm.host_id)
 
 
+def check_power_on(tree: TreeSnapshot, vm: VirtualMachine) -> None:
+    """Admitted only if the VM's reservations fit its pool chain."""
+    _enforce(admission.check_power_on(tree, vm.pk))
+
+
 def _set_power(vm: VirtualMachine, state: str) -> VirtualMachine:
-    tree = _locked_snapshot(vm.host_id)
-    vm = _current(VirtualMachine, vm.pk, f'The VM "{vm.name}"', related=("host",))
+    tree, vm = locked(vm, related=("host",))
     if vm.power_state == state:
         return vm  # already there: nothing to admit or write
     if state == PowerState.POWERED_ON:
-        _enforce(admission.check_power_on(tree, vm.pk))
+        check_power_on(tree, vm)
     vm.power_state = state
     vm.config_version = F("config_version") + 1
     vm.save(update_fields=["power_state", "config_version"])
@@ -560,24 +694,3 @@ def power_on(vm: VirtualMachine) -> VirtualMachine:
 def power_off(vm: VirtualMachine) -> VirtualMachine:
     """PowerOffVM_Task: always admitted; the VM's reservations return to its pool."""
     return _set_power(vm, PowerState.POWERED_OFF)
-
-
-@transaction.atomic
-def request_guest_operation(vm: VirtualMachine, action: str, amount: float, requested_by: str = ""):
-    """Queue a guest allocate/free/write for the next tick of the VM's host.
-
-    Under the host's lock, so the VM is still there and still powered on when it is queued.
-    """
-    from hostsim.models import GuestOperation
-
-    _lock_host_tree(vm.host_id)
-    vm = _current(VirtualMachine, vm.pk, f'The VM "{vm.name}"')
-    limits = {"allocate": (1, vm.memory_mb, "mb"), "free": (1, vm.memory_mb, "mb"), "write": (0.0, 1.0, "fraction")}
-    if action not in limits:
-        raise InvalidOperation(f"Unknown guest action {action!r}: use allocate, free or write.", {"action": "Choose allocate, free or write."})
-    low, high, field = limits[action]
-    if isinstance(amount, bool) or not isinstance(amount, int | float) or not low <= amount <= high:
-        raise InvalidOperation(f"{field} must be a number from {low} to {high}.", {field: f"Must be from {low} to {high}."})
-    if not vm.powered_on:
-        raise InvalidOperation(f'"{vm.name}" is powered off; power it on first.')
-    return GuestOperation.objects.create(vm=vm, action=action, amount=float(amount), requested_by=requested_by)

@@ -52,23 +52,31 @@ def _wsdl_type(name: str):
 # --- views ---------------------------------------------------------------------------------------
 
 
+def view_children(mo) -> list:
+    """What a view follows from `mo` (CreateContainerView's table): the inventory children, and
+    for a HostSystem its virtual machines (HostSystem.vm), which no inventory path walks through."""
+    if morefs.type_name(mo) == "HostSystem":
+        return [morefs.moref(vm) for vm in inventory.current().host_vms(inventory.current().get(mo))]
+    return inventory.children_of(mo)
+
+
 def descendants(container) -> list:
-    """Everything below `container` in the inventory, each once, parents before children."""
+    """Everything below `container` in the view's sense, each once, parents before children."""
     seen: dict[str, object] = {}
-    stack = list(reversed(inventory.children_of(container)))
+    stack = list(reversed(view_children(container)))
     while stack:
         mo = stack.pop()
         key = f"{morefs.type_name(mo)}:{mo._moId}"
         if key in seen:
             continue
         seen[key] = mo
-        stack.extend(reversed(inventory.children_of(mo)))
+        stack.extend(reversed(view_children(mo)))
     return list(seen.values())
 
 
 def view_contents(view: dict) -> list:
     container = _wsdl_type(view["container"][0])(view["container"][1])
-    candidates = descendants(container) if view["recursive"] else inventory.children_of(container)
+    candidates = descendants(container) if view["recursive"] else view_children(container)
     types = [t for t in (_wsdl_type(name) for name in view["types"]) if t is not None]
     if types:
         candidates = [mo for mo in candidates if isinstance(mo, tuple(types))]

@@ -22,6 +22,7 @@ from pyVmomi.VmomiSupport import short as VmomiShort  # the wire type of CpuPack
 
 from dashboard.access import view_permission
 from dashboard.stats import latest_tick
+from hostsim.engine import GUEST_OS_PRESETS
 from hostsim.models import Host, VirtualMachine
 from pools import services
 from pools.models import ResourcePool
@@ -34,10 +35,19 @@ DATACENTER_NAME = "vmemlab"
 NETWORK_NAME = "VM Network"
 DATASTORE_CAPACITY = 2 * 1024**4  # our choice: a 2 TB local VMFS datastore per host
 UUID_NAMESPACE = uuid.UUID("5b1c4a2e-6c1e-4d0a-9a55-7f3a6f0d2c11")  # the lab's own, for stable uuids
-GUEST_IDS = {  # GuestOS preset -> vSphere guestId and full name
-    "linux": ("otherLinux64Guest", "Other Linux (64-bit)"),
+# The engine's guest OS presets -> vSphere guestId (VirtualMachineGuestOsIdentifier) and full
+# name; a test checks every preset has one. Windows Server 2022 is windows2019srvNext_64Guest
+# (introduced in ESXi 7.0.2, hardware version 19); the aliases are the versions they stand for.
+GUEST_IDS = {
+    "linux": ("rhel9_64Guest", "Red Hat Enterprise Linux 9 (64-bit)"),
     "windows": ("windows2019srv_64Guest", "Microsoft Windows Server 2019 (64-bit)"),
+    "rhel9": ("rhel9_64Guest", "Red Hat Enterprise Linux 9 (64-bit)"),
+    "ubuntu2204": ("ubuntu64Guest", "Ubuntu Linux (64-bit)"),
+    "win2019": ("windows2019srv_64Guest", "Microsoft Windows Server 2019 (64-bit)"),
+    "win2022": ("windows2019srvNext_64Guest", "Microsoft Windows Server 2022 (64-bit)"),
 }
+GUEST_FAMILIES = {"linux": "linuxGuest", "windows": "windowsGuest"}  # by the preset's family
+
 ABOUT = vim.AboutInfo(
     name="VMware vCenter Server",
     fullName=f"VMware vCenter Server {VERSION_ID[:5]} build-24022515 (vmemlab)",
@@ -571,12 +581,17 @@ def _vm_runtime(vm: VirtualMachine, mo):
     )
 
 
+def _guest_family(guest_os: str) -> str:
+    preset = GUEST_OS_PRESETS.get(guest_os)
+    return GUEST_FAMILIES[preset.family] if preset is not None else "otherGuestFamily"
+
+
 def _vm_guest(vm: VirtualMachine, mo):
     guest_id, full_name = GUEST_IDS.get(vm.guest_os, ("otherGuest64", "Other (64-bit)"))
     on = vm.powered_on
     return vim.vm.GuestInfo(
         guestState="running" if on else "notRunning",
-        guestId=guest_id, guestFullName=full_name, guestFamily="windowsGuest" if vm.guest_os == "windows" else "linuxGuest",
+        guestId=guest_id, guestFullName=full_name, guestFamily=_guest_family(vm.guest_os),
         toolsStatus="toolsOk" if on else "toolsNotRunning",
         toolsRunningStatus="guestToolsRunning" if on else "guestToolsNotRunning",
         toolsVersionStatus2="guestToolsCurrent", hostName=vm.name,
@@ -600,7 +615,7 @@ def _vm_summary(vm: VirtualMachine, mo):
         ),
         config=vim.vm.Summary.ConfigSummary(
             name=vm.name, template=False, vmPathName=_vm_path(vm), memorySizeMB=vm.memory_mb,
-            cpuReservation=vm.cpu_reservation, memoryReservation=vm.mem_reservation, numCpu=vm.vcpus,
+            cpuReservation=vm.cpu_reservation, memoryReservation=vm.memory_reservation, numCpu=vm.vcpus,
             numEthernetCards=0, numVirtualDisks=0, uuid=stable_uuid("bios", vm.pk),
             instanceUuid=stable_uuid("vm", vm.pk), guestId=guest.guestId, guestFullName=guest.guestFullName,
             annotation="",

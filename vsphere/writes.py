@@ -39,6 +39,26 @@ def require_change(call: registry.Call, kind: str, privilege: str) -> None:
         )
 
 
+# A refused model field -> the property of the spec a vSphere client sent (ResourceConfigSpec,
+# VirtualMachineConfigSpec), for InvalidArgument.invalidProperty.
+_ALLOCATION_PATHS = {
+    "reservation": "reservation", "limit": "limit", "expandable": "expandableReservation",
+    "shares_level": "shares.level", "shares": "shares.shares",
+}
+SPEC_PROPERTY = {
+    **{f"{resource}_{part}": f"{resource}Allocation.{path}"
+       for resource in ("cpu", "memory") for part, path in _ALLOCATION_PATHS.items()},
+    "memory_mb": "memoryMB", "vcpus": "numCPUs", "name": "name", "guest_os": "guestId",
+    "pshare_enabled": f"extraConfig[{PSHARE_ENABLE}]", "pshare_salt": f"extraConfig[{PSHARE_SALT}]",
+}
+
+
+def spec_property(fields: dict) -> str | None:
+    """The vSphere name of the first refused field (None when none is named)."""
+    first = next(iter(fields), None)
+    return SPEC_PROPERTY.get(first, first)
+
+
 def fault_of(exc: Exception, this, name: str | None = None) -> vmodl.MethodFault:
     """The vSphere fault for a refusal of pools.services (or of model validation)."""
     if isinstance(exc, AdmissionDenied):
@@ -62,10 +82,10 @@ def fault_of(exc: Exception, this, name: str | None = None) -> vmodl.MethodFault
         fields = exc.fields
         if "name" in fields:
             return vim.fault.InvalidName(msg=str(exc), name=name or "")
-        return vmodl.fault.InvalidArgument(msg=str(exc), invalidProperty=next(iter(fields), None))
+        return vmodl.fault.InvalidArgument(msg=str(exc), invalidProperty=spec_property(fields))
     if isinstance(exc, DjangoValidationError):
         fields = getattr(exc, "message_dict", {})
-        return vmodl.fault.InvalidArgument(msg=" ".join(exc.messages), invalidProperty=next(iter(fields), None))
+        return vmodl.fault.InvalidArgument(msg=" ".join(exc.messages), invalidProperty=spec_property(fields))
     raise exc
 
 

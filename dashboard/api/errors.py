@@ -13,6 +13,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from dashboard.api.serializers import API_FIELD_PATHS
 from pools.errors import AdmissionDenied, InvalidOperation, ManagedObjectNotFound
 
 
@@ -33,40 +34,13 @@ def _field_messages(detail) -> dict:
     return {"non_field_errors": _flatten(detail)}
 
 
-# pools.services names fields as the models and pools.admission do ("memory_mb",
-# "memory.reservation"); the API answers in the names it reads ("memoryMB",
-# {"memoryAllocation": {"reservation"}}), so a client finds the message under the field it sent.
-_API_FIELDS = {
-    "memory_mb": ("memoryMB",),
-    "vcpus": ("numCPUs",),
-    "guest_os": ("guestOS",),
-    "mmu_mode": ("mmuMode",),
-    "pshare_enabled": ("pshareEnabled",),
-    "pshare_salt": ("pshareSalt",),
-    "resource_pool": ("resourcePool",),
-    "hardware_mmu": ("hardwareMmu",),
-    "cpu_mhz": ("cpuMhz",),
-    "advanced_settings": ("advancedSettings",),
-    "balloon_driver": ("balloonDriver",),
-}
-_ALLOCATIONS = {"cpu": "cpuAllocation", "memory": "memoryAllocation"}
-_ALLOCATION_PARTS = {
-    "reservation": ("reservation",),
-    "limit": ("limit",),
-    "expandable": ("expandableReservation",),
-    "shares_level": ("shares", "level"),
-    "shares": ("shares", "shares"),
-}
-
-
 def _api_fields(fields: dict[str, str]) -> dict:
+    """Refusals name model fields ("memory_mb", "memory_reservation"); the API answers under the
+    names it reads ("memoryMB", {"memoryAllocation": {"reservation"}}), found through the
+    serializers' sources, so a client finds the message under the field it sent."""
     answer: dict = {}
     for key, message in fields.items():
-        resource, _, part = key.partition(".")
-        if resource in _ALLOCATIONS and part in _ALLOCATION_PARTS:
-            path = (_ALLOCATIONS[resource], *_ALLOCATION_PARTS[part])
-        else:
-            path = _API_FIELDS.get(key, (key,))
+        path = API_FIELD_PATHS.get(key, (key,))
         node = answer
         for name in path[:-1]:
             node = node.setdefault(name, {})

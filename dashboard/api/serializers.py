@@ -7,6 +7,7 @@ fields the server sets (id, powerState, runtime...) are refused when sent, by na
 """
 
 import math
+from dataclasses import replace
 
 from rest_framework import serializers
 
@@ -140,39 +141,34 @@ class StrictPrimaryKey(serializers.PrimaryKeyRelatedField):
 
 
 class SharesSerializer(StrictSerializer):
-    level = StrictChoice(choices=SHARE_LEVELS)
+    """SharesInfo, read from and into an Allocation's shares_level and shares."""
+
+    level = StrictChoice(choices=SHARE_LEVELS, source="shares_level")
     shares = StrictInteger(min_value=0, max_value=MAX_AMOUNT, required=False)
 
 
 class AllocationSerializer(StrictSerializer):
-    """ResourceAllocationInfo. On input, omitted parts keep their current values."""
+    """ResourceAllocationInfo, to and from pools.admission's Allocation (each field's `source`).
+    On input, omitted parts keep their current values."""
 
     reservation = StrictInteger(min_value=0, max_value=MAX_AMOUNT, required=False)
     limit = StrictInteger(min_value=-1, max_value=MAX_AMOUNT, required=False)
-    expandableReservation = StrictBoolean(required=False)
-    shares = SharesSerializer(required=False)
+    expandableReservation = StrictBoolean(source="expandable", required=False)
+    shares = SharesSerializer(source="*", required=False)
 
     @staticmethod
     def represent(alloc: Allocation, *, pool: bool) -> dict:
-        data = {
-            "reservation": alloc.reservation,
-            "limit": alloc.limit,
-            "shares": {"level": alloc.shares_level, "shares": alloc.shares},
-        }
-        if pool:
-            data["expandableReservation"] = alloc.expandable
+        data = _ALLOCATION.to_representation(alloc)
+        if not pool:  # vSphere: expandableReservation "is ignored for virtual machines"
+            del data["expandableReservation"]
         return data
 
     @staticmethod
     def merge(current: Allocation, given: dict) -> Allocation:
-        shares = given.get("shares", {})
-        return Allocation(
-            reservation=given.get("reservation", current.reservation),
-            limit=given.get("limit", current.limit),
-            expandable=given.get("expandableReservation", current.expandable),
-            shares_level=shares.get("level", current.shares_level),
-            shares=shares.get("shares", current.shares),
-        )
+        return replace(current, **given)
+
+
+_ALLOCATION = AllocationSerializer()
 
 
 class AdvancedSettingsSerializer(StrictSerializer):
@@ -205,6 +201,9 @@ class AdvancedSettingsSerializer(StrictSerializer):
             raise serializers.ValidationError(errors)
         return clean
 
+    def to_representation(self, instance):
+        return dict(instance)
+
 
 class HostSerializer(StrictSerializer):
     read_only_hints = {"rootPool": "every host has its own root pool, made with it"}
@@ -214,7 +213,7 @@ class HostSerializer(StrictSerializer):
     memoryMB = StrictInteger(source="memory_mb", **_bounds(Host, "memory_mb"))
     cpuMhz = StrictInteger(source="cpu_mhz", **_bounds(Host, "cpu_mhz"))
     hardwareMmu = StrictBoolean(source="hardware_mmu", required=False)
-    advancedSettings = AdvancedSettingsSerializer(required=False)
+    advancedSettings = AdvancedSettingsSerializer(source="advanced_settings", required=False)
     rootPool = serializers.SerializerMethodField()
     seed = StrictInteger(min_value=0, max_value=2**31 - 1, required=False)
 
@@ -231,10 +230,7 @@ class HostSerializer(StrictSerializer):
         return data
 
     def model_changes(self) -> dict:
-        data = dict(self.validated_data)
-        if "advancedSettings" in data:
-            data["advanced_settings"] = data.pop("advancedSettings")
-        return data
+        return dict(self.validated_data)
 
 
 class PoolSerializer(StrictSerializer):
@@ -247,8 +243,8 @@ class PoolSerializer(StrictSerializer):
     name = StrictChar(max_length=NAME_MAX_LENGTH)
     parent = StrictPrimaryKey(queryset=ResourcePool.objects.all())
     host = serializers.IntegerField(source="host_id", read_only=True)
-    cpuAllocation = AllocationSerializer(required=False)
-    memoryAllocation = AllocationSerializer(required=False)
+    cpuAllocation = AllocationSerializer(source="cpu", required=False)
+    memoryAllocation = AllocationSerializer(source="memory", required=False)
     runtime = serializers.SerializerMethodField()
 
     def get_runtime(self, pool) -> dict:
@@ -275,8 +271,10 @@ class VmSerializer(StrictSerializer):
 
     id = serializers.IntegerField(read_only=True)
     name = StrictChar(max_length=NAME_MAX_LENGTH)
-    host = StrictPrimaryKey(queryset=Host.objects.all(), source="host_obj")
-    resourcePool = StrictPrimaryKey(queryset=ResourcePool.objects.all(), required=False)
+    host = StrictPrimaryKey(queryset=Host.objects.all())
+    resourcePool = StrictPrimaryKey(
+        queryset=ResourcePool.objects.all(), source="resource_pool", required=False
+    )
     memoryMB = StrictInteger(
         source="memory_mb", **_bounds(VirtualMachine, "memory_mb"), required=False
     )
@@ -297,8 +295,8 @@ class VmSerializer(StrictSerializer):
     )
     balloonDriver = StrictBoolean(source="balloon_driver", required=False)
     powerState = serializers.CharField(source="power_state", read_only=True)
-    cpuAllocation = AllocationSerializer(required=False)
-    memoryAllocation = AllocationSerializer(required=False)
+    cpuAllocation = AllocationSerializer(source="cpu", required=False)
+    memoryAllocation = AllocationSerializer(source="memory", required=False)
 
     def to_representation(self, vm: VirtualMachine):
         return {
@@ -320,6 +318,29 @@ class VmSerializer(StrictSerializer):
                 allocation_of(vm, "memory"), pool=False
             ),
         }
+
+
+def source_paths(serializer: serializers.Serializer) -> dict[str, tuple[str, ...]]:
+    """Where the API shows each model field: its `source` -> the path of names to it. A nested
+    allocation's parts are "<source>_<part>" (cpuAllocation.shares.level is cpu_shares_level)."""
+    paths: dict[str, tuple[str, ...]] = {}
+    for name, field in serializer.fields.items():
+        if field.source != "*":
+            paths[field.source] = (name,)
+        if isinstance(field, serializers.Serializer):
+            prefix = "" if field.source == "*" else f"{field.source}_"
+            for source, path in source_paths(field).items():
+                paths[prefix + source] = (name, *path)
+    return paths
+
+
+# Model field name -> API path, the one mapping: refusals of pools.services and of the models name
+# model fields ("memory_mb", "memory_reservation"), the API answers under the names it reads.
+API_FIELD_PATHS = {
+    source: path
+    for serializer in (HostSerializer(), PoolSerializer(), VmSerializer())
+    for source, path in source_paths(serializer).items()
+}
 
 
 class MoveIntoSerializer(StrictSerializer):

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from dashboard.counters import ENTITY_KINDS, ROLLUPS, catalogue_json
 from dashboard.stats import MAX_COUNTERS, StatsQueryError, parse_query, run_query
+from dashboard.stats_cache import answer_versions
 from hostsim.models import INTERVALS
 
 _STATS_PARAMETERS = [
@@ -68,17 +69,21 @@ class StatsActionMixin:
     @extend_schema(parameters=_STATS_PARAMETERS, responses=_StatsResponse)
     @action(detail=True, methods=["get"])
     def stats(self, request, pk=None):
-        # get_object(), but reading only the key: the stats need the entity's existence and the
-        # viewset's checks, not its row and joins (this endpoint is what dashboards poll).
-        queryset = self.filter_queryset(self.get_queryset()).select_related(None).only("pk")
+        # get_object(), but reading only the key and the host: the stats need the entity's
+        # existence and the viewset's checks, not its row and joins (dashboards poll this), and
+        # the micro-cache in front of Django (dashboard.stats_cache) needs to know its host.
+        kind = self.stats_entity_kind
+        fields = ("pk",) if kind == "host" else ("pk", "host")
+        queryset = self.filter_queryset(self.get_queryset()).select_related(None).only(*fields)
         lookup = self.lookup_url_kwarg or self.lookup_field
         entity = get_object_or_404(queryset, **{self.lookup_field: self.kwargs[lookup]})
         self.check_object_permissions(request, entity)
         try:
-            query = parse_query(self.stats_entity_kind, entity.pk, request.query_params)
+            query = parse_query(kind, entity.pk, request.query_params)
         except StatsQueryError as exc:
             raise ValidationError({name: [text] for name, text in exc.fields.items()}) from exc
-        return Response(run_query(query))
+        versions = answer_versions(kind, entity.pk, entity.pk if kind == "host" else entity.host_id)
+        return Response(run_query(query), headers=versions)
 
 
 class CounterCatalogueView(APIView):

@@ -26,7 +26,7 @@ from dashboard.api.serializers import (
     VmSerializer,
 )
 from dashboard.api.stats import StatsActionMixin
-from hostsim import fastforward, runtime
+from hostsim import fastforward, guest_operations, runtime
 from hostsim.models import AdvanceJob, Host, VirtualMachine
 from pools import services
 from pools.models import ResourcePool
@@ -130,10 +130,14 @@ def _objects(model, ids: list[int], field: str):
 
 
 def _allocations(data: dict, current) -> dict:
+    """The allocations sent (under the serializers' sources "cpu" and "memory"), each merged
+    into the current one: what is left out of a part keeps its value."""
     return {
-        resource: AllocationSerializer.merge(services.allocation_of(current, resource), data[key])
-        for resource, key in (("cpu", "cpuAllocation"), ("memory", "memoryAllocation"))
-        if key in data
+        resource: AllocationSerializer.merge(
+            services.allocation_of(current, resource), data[resource]
+        )
+        for resource in services.RESOURCES
+        if resource in data
     }
 
 
@@ -281,8 +285,8 @@ class VmViewSet(StatsActionMixin, viewsets.ModelViewSet):
     def perform_create(self, serializer):
         data = serializer.validated_data
         serializer.instance = services.create_vm(
-            data["host_obj"],
-            pool=data.get("resourcePool"),
+            data["host"],
+            pool=data.get("resource_pool"),
             **_allocations(data, VirtualMachine()),
             **self._settings(data),
         )
@@ -290,11 +294,11 @@ class VmViewSet(StatsActionMixin, viewsets.ModelViewSet):
     def perform_update(self, serializer):
         data = serializer.validated_data
         vm = serializer.instance
-        if "host_obj" in data and data["host_obj"].pk != vm.host_id:
+        if "host" in data and data["host"].pk != vm.host_id:
             raise ValidationError(
                 {"host": ["A VM cannot change host here (no vMotion in the lab)."]}
             )
-        if "resourcePool" in data and data["resourcePool"].pk != vm.resource_pool_id:
+        if "resource_pool" in data and data["resource_pool"].pk != vm.resource_pool_id:
             raise ValidationError(
                 {"resourcePool": ["Use move-into on the target pool to move a VM."]}
             )
@@ -323,7 +327,7 @@ class VmViewSet(StatsActionMixin, viewsets.ModelViewSet):
         vm = self.get_object()
         data = _valid(GuestOperationSerializer, request).validated_data
         amount = data["fraction"] if data["action"] == "write" else data["mb"]
-        operation = services.request_guest_operation(
+        operation = guest_operations.request_guest_operation(
             vm, data["action"], amount, request.user.get_username()
         )
         return Response(

@@ -24,6 +24,7 @@ VM_LEGEND = (
     ("shared", "Shared", "mem.shared"),
     ("zero", "Zero (shared zero pages)", "mem.zero"),
     ("guest_free", "Free in the guest, still granted", "lab.guest.used"),
+    ("large", "Large pages (2 MB, never shared)", "lab.largepages"),
     ("ballooned", "Ballooned", "mem.vmmemctl"),
     ("swapped", "Swapped", "mem.swapped"),
     ("compressed", "Compressed", "mem.compressed"),

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from dashboard.counters import CATALOGUE
 from dashboard.stats import latest_tick, latest_values
 from hostsim import engine
-from hostsim.engine.advanced_settings import MEM_MIN_FREE_PCT
+from hostsim.engine.advanced_settings import ALLOC_GUEST_LARGE_PAGE, MEM_MIN_FREE_PCT
 from hostsim.engine.free_memory import STATE_THRESHOLDS
 from hostsim.models import Host, HostView, VirtualMachine
 from pools import admission, services
@@ -76,9 +76,9 @@ def allocation_rows(obj: VirtualMachine | ResourcePool) -> list[AllocationRow]:
             obj.cpu_expandable if kind == "pool" else None,
         ),
         AllocationRow(
-            "Memory", "MB", obj.mem_reservation, obj.mem_limit, obj.get_mem_shares_level_display(),
-            _shares(kind, "memory", obj.mem_shares_level, obj.mem_shares, vcpus, memory_mb),
-            obj.mem_expandable if kind == "pool" else None,
+            "Memory", "MB", obj.memory_reservation, obj.memory_limit, obj.get_memory_shares_level_display(),
+            _shares(kind, "memory", obj.memory_shares_level, obj.memory_shares, vcpus, memory_mb),
+            obj.memory_expandable if kind == "pool" else None,
         ),
     ]
 
@@ -113,6 +113,7 @@ def host_usage(host: Host) -> dict:
         "saving": max(0.0, shared - common),
         "mb": _in_mb(values),
         "state": values.get("mem.state"),
+        "large_pages": mb(values.get("lab.largepages")),
     }
 
 
@@ -139,6 +140,7 @@ def vm_memory(vm: VirtualMachine) -> dict:
         "overhead": mb(values.get("mem.overhead")),
         "unmapped": None if granted is None else max(0.0, configured - granted),
         "mmu_overhead": values.get("lab.mmu.overhead"),
+        "large_pages": mb(values.get("lab.largepages")),
         "entitlement": mb(values.get("mem.entitlement")),
         "balloon": mb(values.get("mem.vmmemctl")),
         "swapped": mb(values.get("mem.swapped")),
@@ -150,7 +152,10 @@ def vm_memory(vm: VirtualMachine) -> dict:
 # What each free memory state adds, as the host enters it (DESIGN.md 4b, hostsim.engine.free_memory).
 STATE_ACTIONS = {
     "high": "Large pages are broken below 4x minFree; page sharing works at its normal pace.",
-    "clear": "Page sharing is called actively: every VM is scanned at Mem.ShareRateMax.",
+    "clear": (
+        "Large pages are broken faster and page sharing is called actively: every VM is "
+        "scanned at Mem.ShareRateMax."
+    ),
     "soft": "The balloon drivers inflate in VMs above their entitlement.",
     "hard": "Ballooning stops; pages are compressed or swapped by the host.",
     "low": "VMs above their entitlement stall until the host frees memory for them.",
@@ -174,6 +179,24 @@ def memory_state(host: Host, usage: dict) -> dict:
             {"name": name, "below": share * min_free, "share": share, "action": STATE_ACTIONS[name]}
             for name, share in zip(engine.STATE_NAMES, begins, strict=True)
         ],
+        "large_pages": large_pages(host, usage),
+    }
+
+
+def large_pages(host: Host, usage: dict) -> dict:
+    """Whether the host backs guest memory with 2 MB large pages (VMware KB 1021095: hardware-MMU
+    VMs, Mem.AllocGuestLargePage 1), and how much the newest sample says they back, in MB."""
+    setting = host.settings[ALLOC_GUEST_LARGE_PAGE]
+    if not host.hardware_mmu:
+        why = "off: the host's CPU has no hardware MMU, and software-MMU VMs use 4 KB pages"
+    elif not setting:
+        why = "off: Mem.AllocGuestLargePage is 0"
+    else:
+        why = "on: hardware-MMU VMs get 2 MB pages while free memory is at least 4x minFree"
+    return {
+        "enabled": bool(host.hardware_mmu and setting),
+        "why": why,
+        "backed": usage["large_pages"],
     }
 
 
@@ -224,5 +247,6 @@ def esxtop(host: Host) -> dict:
         "memctl": screen["MEMCTL"],
         "swap": {**swap, "r": swap["r/s"], "w": swap["w/s"]},
         "zip": screen["ZIP"],
+        "lpage": screen.get("LPAGE", {"backed": 0}),  # ticks stored before large pages had none
         "vms": vms,
     }

@@ -5,7 +5,9 @@ diagnostics, never per tick. Besides the sharing bookkeeping it checks DESIGN.md
 each guest page is exactly one of untouched, mapped, ballooned, swapped or compressed; machine
 memory closes exactly (free + VMkernel + overhead + VM frames + compression caches = total); no
 VM holds less than its touched reservation; every page the guest uses is held by the host in
-some form, and the balloon's pages are exactly the ballooned ones.
+some form, and the balloon's pages are exactly the ballooned ones. And the large pages' (KB
+1021095): each is 512 guest pages mapped to frames only they map, marked large, none shared,
+ballooned, swapped or compressed, and only where the VM may have them.
 """
 
 import numpy as np
@@ -17,6 +19,8 @@ from hostsim.engine.guest import ANONYMOUS, BALLOON, FREE, REGIONS
 from hostsim.engine.machine import (
     BALLOONED,
     FRAME,
+    LARGE_OWNER,
+    LARGE_PAGE_PAGES,
     LISTED,
     PAGE_SIZE_KB,
     SLOT_BASE,
@@ -127,6 +131,12 @@ def audit_host(
             )
         _audit_reclaimed(vm)
         _audit_processes(vm)
+        _audit_large(vm, refcount)
+    marked = (machine.owner & LARGE_OWNER).astype(bool) & (refcount >= 1)
+    _check(
+        np.count_nonzero(marked) == sum(vm.large_count for vm in running) * LARGE_PAGE_PAGES,
+        "frames marked large are not exactly the large pages' frames",
+    )
 
     for key, domain in domains.items():
         table = domain.table
@@ -184,6 +194,23 @@ def audit_host(
     _check(host["mem.sharedcommon"] <= host["mem.shared"], "shared common exceeds shared")
     _check(
         host["mem.consumed"] <= machine.frames * PAGE_SIZE_KB, "host consumed exceeds its memory"
+    )
+
+
+def _audit_large(vm: RunningVM, refcount: np.ndarray) -> None:
+    """A large page is 512 mapped private frames of this VM, marked large; no other is marked."""
+    _check(vm.large_count == np.count_nonzero(vm.large), f"VM {vm.id}: large pages miscounted")
+    _check(
+        not vm.large_count or vm.large_allowed,
+        f"VM {vm.id}: large pages without a hardware MMU and Mem.AllocGuestLargePage",
+    )
+    entries = vm.pmap[vm.sub_pages(vm.large.nonzero()[0])]
+    _check((entries >= 0).all(), f"VM {vm.id}: a large page's sub-page has no frame")
+    frames = entries & FRAME
+    _check((refcount[frames] == 1).all(), f"VM {vm.id}: a large page's frame is shared")
+    _check(
+        (vm.machine.owner[frames] == (vm.slot | int(LARGE_OWNER))).all(),
+        f"VM {vm.id}: a large page's frame is not marked as this VM's large frame",
     )
 
 

@@ -6,9 +6,12 @@ after a hash match, Waldspurger 2002 section 4.2). The id space is split so that
 collide:
 
     0                          the zero page (all bytes zero)
-    catalogue << 32 | index    page `index` of a software image: an OS image or an application.
-                               Identical for every VM running the same software, which is what
-                               inter-VM sharing finds.
+    catalogue << 32 | index    page `index` of a catalogue: the kernel code, kernel data, libraries
+                               or files of one OS version, the image or files of an application
+                               as built for that OS version, or the OS version's repeated
+                               patterns. Identical for every VM running the same software, which
+                               is what inter-VM sharing finds; a catalogue drawn with replacement
+                               (patterns, copies of data) repeats pages inside one VM too.
     1 << 63 | n                unique data: the n-th page of data written on this host.
 """
 
@@ -31,15 +34,19 @@ def catalogue_base(name: str) -> int:
 
 @dataclass(frozen=True)
 class ContentMix:
-    """What a workload writes: fractions of zero, OS-image, application-image and unique pages."""
+    """What a workload writes: fractions of zero pages, copies of OS files, the application's
+    input data (read in order), the OS's repeated patterns, and unique pages.
+    """
 
     zero: float
     os_image: float
     application: float
     unique: float
+    pattern: float = 0.0
 
     def __post_init__(self):
-        if abs(self.zero + self.os_image + self.application + self.unique - 1.0) > 1e-9:
+        total = self.zero + self.os_image + self.application + self.unique + self.pattern
+        if abs(total - 1.0) > 1e-9:
             raise ValueError("content mix fractions must add up to 1")
 
 
@@ -67,28 +74,58 @@ class ContentSource:
         self.next_unique += n
         return ids
 
+    def drawn(
+        self,
+        rng: np.random.Generator,
+        n: int,
+        zero: float,
+        catalogues: tuple[tuple[float, Catalogue | None], ...],
+        in_order: tuple[float, Catalogue | None, int] = (0.0, None, 0),
+    ) -> tuple[np.ndarray, int]:
+        """`n` pages: a share `zero` of zero pages; for each (share, catalogue) that share drawn
+        uniformly from the catalogue (with replacement, so pages repeat); the `in_order` share
+        read from its catalogue in order from the given position, wrapping (a stream: two VMs
+        reading it the same way hold the same pages, one VM no page twice); the rest unique. A
+        catalogue that is None gives its share to the unique pages. Returns the pages and the
+        stream's next position.
+        """
+        draw = rng.random(n)
+        ids = np.zeros(n, np.uint64)
+        low = zero
+        for share, catalogue in catalogues:
+            if catalogue is None or not share:
+                continue
+            picked = ((draw >= low) & (draw < low + share)).nonzero()[0]
+            ids[picked] = catalogue.pages_at(rng.integers(0, catalogue.pages, picked.size))
+            low += share
+        share, stream, position = in_order
+        if stream is not None and share:
+            picked = ((draw >= low) & (draw < low + share)).nonzero()[0]
+            ids[picked] = stream.pages_at((position + np.arange(picked.size)) % stream.pages)
+            position += picked.size
+            low += share
+        unique_pages = (draw >= low).nonzero()[0]
+        ids[unique_pages] = self.unique(unique_pages.size)
+        return ids, position
+
     def mixed(
         self,
         rng: np.random.Generator,
         n: int,
         mix: ContentMix,
-        os_image: Catalogue,
-        application: Catalogue | None,
-    ) -> np.ndarray:
-        """`n` pages drawn from `mix`; catalogue pages are drawn uniformly from their image."""
-        app_fraction = mix.application if application is not None else 0.0
-        draw = rng.random(n)
-        # kind: 0 zero, 1 OS image, 2 application image, 3 unique (compares: cheaper than a search)
-        kind = (draw >= mix.zero).view(np.int8) + (draw >= mix.zero + mix.os_image).view(np.int8)
-        kind += (draw >= mix.zero + mix.os_image + app_fraction).view(np.int8)
-        ids = np.zeros(n, np.uint64)
-        os_pages = (kind == 1).nonzero()[0]
-        ids[os_pages] = os_image.pages_at(rng.integers(0, os_image.pages, os_pages.size))
-        if application is not None:
-            app_pages = (kind == 2).nonzero()[0]
-            ids[app_pages] = application.pages_at(
-                rng.integers(0, application.pages, app_pages.size)
-            )
-        unique_pages = (kind == 3).nonzero()[0]
-        ids[unique_pages] = self.unique(unique_pages.size)
-        return ids
+        os_files: Catalogue,
+        patterns: Catalogue,
+        inputs: Catalogue | None,
+        inputs_at: int,
+    ) -> tuple[np.ndarray, int]:
+        """`n` pages drawn from `mix`: copies of OS files and patterns drawn at random, the
+        application's input data read in order from `inputs_at`. Returns them and the next
+        position in the inputs.
+        """
+        return self.drawn(
+            rng,
+            n,
+            mix.zero,
+            ((mix.os_image, os_files), (mix.pattern, patterns)),
+            (mix.application, inputs, inputs_at),
+        )

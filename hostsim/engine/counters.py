@@ -8,7 +8,8 @@ Units, as vSphere's QueryPerf returns them: KB unless noted; rates in KBps (over
 real-time interval, 20 s); percentages (`mem.usage`, `mem.latency`) as integer hundredths of a
 percent (1234 is 12.34%); `mem.totalCapacity` and `mem.reservedCapacity` in MB; `mem.state` the
 free memory state, 0 high, 1 clear, 2 soft, 3 hard, 4 low (the lab's encoding: vSphere 6.0 added
-"clear" to the API's 0-3). `lab.mmu.overhead` is the lab's own, a float percent.
+"clear" to the API's 0-3). `lab.mmu.overhead` is the lab's own, a float percent; `lab.largepages`
+the lab's own, KB of guest memory backed by 2 MB large pages.
 """
 
 import math
@@ -16,7 +17,7 @@ import math
 from hostsim.engine import mmu
 from hostsim.engine.advanced_settings import CTL_MAX_PERCENT
 from hostsim.engine.free_memory import STATE_NAMES
-from hostsim.engine.machine import PAGE_SIZE_KB, PAGES_PER_MB, MachineMemory
+from hostsim.engine.machine import LARGE_PAGE_PAGES, PAGE_SIZE_KB, PAGES_PER_MB, MachineMemory
 from hostsim.engine.overhead import vmkernel_reserved_mb
 from hostsim.engine.vmm import RunningVM
 
@@ -50,6 +51,7 @@ VM_COUNTERS = (
     "lab.shadow.syncs",  # guest page-table updates trapped to sync them: per second
     "lab.tlb.misses",  # TLB misses, all vCPUs: per second
     "lab.tlb.walkrefs",  # memory references per TLB miss: number
+    "lab.largepages",  # guest memory backed by 2 MB large pages
 )
 
 HOST_COUNTERS = (
@@ -73,6 +75,7 @@ HOST_COUNTERS = (
     "mem.reservedCapacity",  # MB reserved by powered-on VMs: reservations and overheads
     "mem.sysUsage",  # the VMkernel's own memory
     "lab.pshare.saving",  # shared - sharedcommon: what page sharing saves (esxtop PSHARE saving)
+    "lab.largepages",  # sum over VMs
 )
 
 
@@ -86,6 +89,11 @@ def _hundredths(part: float, whole: float) -> int:
 
 def _cache_kb(vm: RunningVM) -> int:
     return vm.cache_frames * PAGE_SIZE_KB
+
+
+def large_pages(vm: RunningVM) -> int:
+    """Guest pages large pages back."""
+    return vm.large_count * LARGE_PAGE_PAGES
 
 
 def vm_counters(vm: RunningVM | None) -> dict:
@@ -116,6 +124,7 @@ def vm_counters(vm: RunningVM | None) -> dict:
         "mem.entitlement": round(vm.entitlement * kb),
         "mem.usage": _hundredths(active, vm.pages),
         "lab.guest.used": vm.guest.used_pages * kb,
+        "lab.largepages": large_pages(vm) * kb,
     } | mmu_counters(vm)
 
 
@@ -123,7 +132,7 @@ def mmu_counters(vm: RunningVM) -> dict:
     """The three layers' counters: virtual and resident memory, shadow tables, the TLB."""
     spaces = vm.guest.spaces
     vcpus = vm.guest.vcpus
-    cost = mmu.cost(vm.mmu_mode, vm.mmu_activity)
+    cost = mmu.cost(vm.mmu_mode, vm.mmu_activity, vm.large_fraction)
     software = vm.mmu_mode == mmu.SOFTWARE
     return {
         "lab.mmu.overhead": round(cost["overhead_percent"], 2),
@@ -166,12 +175,13 @@ def host_counters(
         "mem.reservedCapacity": math.ceil(reserved / PAGES_PER_MB),
         "mem.sysUsage": (machine.reserved - overhead) * kb,
         "lab.pshare.saving": (shared - machine.shared_frames) * kb,
+        "lab.largepages": sum(large_pages(vm) for vm in running) * kb,
     }
 
 
 def esxtop(machine: MachineMemory, running: list[tuple[str, RunningVM]], scheduler) -> dict:
-    """esxtop's memory screen (`m`), in MB: PMEM with the state, PSHARE, MEMCTL, SWAP, ZIP, and
-    one row per running VM.
+    """esxtop's memory screen (`m`), in MB: PMEM with the state, PSHARE, MEMCTL, SWAP, ZIP, the
+    lab's LPAGE (guest memory large pages back), and one row per running VM.
     """
     vms = [vm for _, vm in running]
     overhead = sum(vm.overhead_pages for vm in vms)
@@ -220,6 +230,7 @@ def esxtop(machine: MachineMemory, running: list[tuple[str, RunningVM]], schedul
             "zipped": mb(sum(vm.compressed for vm in vms)),
             "saved": mb(sum(vm.compressed - vm.cache_frames for vm in vms)),
         },
+        "LPAGE": {"backed": mb(sum(large_pages(vm) for vm in vms))},
         "vms": [
             {
                 "id": vm.id,
@@ -243,6 +254,7 @@ def esxtop(machine: MachineMemory, running: list[tuple[str, RunningVM]], schedul
                 "zip": mb(vm.compressed),
                 "zipsaved": mb(vm.compressed - vm.cache_frames),
                 "entitlement": mb(vm.entitlement),
+                "large": mb(large_pages(vm)),
             }
             for name, vm in running
         ],

@@ -10,6 +10,12 @@ per-CPU page lists of Linux) and the pages never allocated since boot, `untouche
 handed out in order. A Linux guest leaves the latter unmapped until used; a Windows guest zeroes
 them all while booting, so they are mapped from the start.
 
+What the guest holds (presets.py, content.py): the kernel's code, loaded first and never written
+again, then its data, which the OS keeps rewriting (timers, logging: an idle workload's writes go
+there); the page cache, the libraries first (read-only, the oldest entries), then the files read
+at boot, then the files the workload reads, of which a share is rewritten with other files as
+time goes on; the workload's memory, written with its content mix.
+
 The guest decides which guest pages get written with which content; `backing.write` (the VMM)
 backs them, and never drops a write (DESIGN.md 4b): when the host is short of memory the VM
 stalls, it is not refused.
@@ -38,7 +44,14 @@ from hostsim.engine.grouping import distinct
 from hostsim.engine.machine import PAGE_SIZE_KB, PAGES_PER_MB, mb_to_pages
 from hostsim.engine.mmu import Activity
 from hostsim.engine.pagelist import PageList
-from hostsim.engine.presets import GUEST_OS_PRESETS, WORKLOAD_PRESETS, GuestOSPreset, WorkloadPreset
+from hostsim.engine.presets import (
+    GUEST_OS_PRESETS,
+    WORKLOAD_PRESETS,
+    GuestOSPreset,
+    WorkloadPreset,
+    process_pages,
+    scale_for,
+)
 from hostsim.engine.processes import NOT_PRESENT, VMA, AddressSpaces, Process
 
 # Regions of guest memory; a page is on exactly one list, or in the never-allocated range (FREE).
@@ -74,7 +87,13 @@ class GuestOS:
         self.zeroed_down_to = pages  # Windows boot zeroing has written pages >= this
         self.kernel_loaded = 0
         self.boot_cache_loaded = 0
-        self.file_cursor = self.kernel_pages  # next OS-image page the page cache reads
+        self.boot_read = 0  # libraries, then OS files, read into the page cache while booting
+        self.files_read = 0  # the workload's files read into the page cache since boot
+        self.cache_pinned = 0  # library pages at the oldest end of the page cache (read-only)
+        self.scale = scale_for(pages)  # how much of a workload's reference rates this VM runs
+        self.image = workload.image_for(os, pages)
+        self.inputs = workload.inputs_for(os, self.scale)
+        self.inputs_read = 0  # next page of its input data the workload reads
         self.app_loaded = False
         self.phase = RAMP
         self.written = 0  # batch: pages rewritten in this compute phase
@@ -95,8 +114,19 @@ class GuestOS:
         return min(mb_to_pages(self.os.kernel_mb), int(self.os.kernel_max_fraction * self.pages))
 
     @property
-    def boot_cache_pages(self) -> int:
+    def kernel_code_pages(self) -> int:
+        return round(self.kernel_pages * self.os.kernel_code_fraction)
+
+    @property
+    def library_pages(self) -> int:
         return min(
+            mb_to_pages(self.os.libraries_mb), int(self.os.libraries_max_fraction * self.pages)
+        )
+
+    @property
+    def boot_cache_pages(self) -> int:
+        """Libraries and the other files read while booting."""
+        return self.library_pages + min(
             mb_to_pages(self.os.boot_cache_mb), int(self.os.boot_cache_max_fraction * self.pages)
         )
 
@@ -132,6 +162,7 @@ class GuestOS:
             self._boot()
         else:
             self._grow_page_cache(seconds)
+            self._churn(seconds)
             self._run_workload(seconds)
         self._run_toucher(seconds)
 
@@ -150,7 +181,7 @@ class GuestOS:
         self._load_kernel(round(self.kernel_pages * progress) - self.kernel_loaded)
         wanted = round(self.boot_cache_pages * progress) - self.boot_cache_loaded
         self.boot_cache_loaded += wanted
-        self._allocate(PAGE_CACHE, wanted, self._file_contents)
+        self._allocate(PAGE_CACHE, wanted, self._boot_files)
         self._count_brief_processes(self.os.boot_forks_per_s, mb_to_pages(self.os.boot_process_mb))
         if progress >= 1.0:
             self.booted = True
@@ -164,31 +195,84 @@ class GuestOS:
             self._note(pages, FREE, True)
 
     def _load_kernel(self, n: int) -> None:
-        rng = self._backing.rng
+        """The kernel's code first (read-only from then on), then its data as it is at boot."""
         first = self.kernel_loaded
         self.kernel_loaded += max(n, 0)
+        code = self.kernel_code_pages
 
         def contents(count: int) -> np.ndarray:
-            ids = self.os.image.pages_at(np.arange(first, first + count) % self.os.image.pages)
-            ids[rng.random(count) < self.os.kernel_zero_fraction] = 0
+            indices = np.arange(first, first + count)
+            ids = self.os.kernel_code.pages_at(indices % self.os.kernel_code.pages)
+            data = indices >= code
+            ids[data] = self._kernel_data_contents(
+                int(np.count_nonzero(data)), self.os.kernel_data, indices[data] - code
+            )
             return ids
 
         self._allocate(KERNEL, n, contents)
 
-    def _file_contents(self, count: int) -> np.ndarray:
-        """What the page cache reads next: files of the OS image first, then the VM's own data."""
-        image = self.os.image
-        indices = np.arange(self.file_cursor, self.file_cursor + count)
-        self.file_cursor += count
-        ids = self._backing.content.unique(int(np.count_nonzero(indices >= image.pages)))
-        return np.concatenate([image.pages_at(indices[indices < image.pages]), ids])
+    def _kernel_data_contents(
+        self, count: int, initial=None, indices: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Kernel data: zero pages, the OS's repeated patterns, and the rest `initial`'s pages at
+        `indices` (at boot, the same in every VM of the version) or new, unique data.
+        """
+        os = self.os
+        backing = self._backing
+        patterns = ((os.kernel_pattern_fraction, os.patterns),)
+        ids, _ = backing.content.drawn(backing.rng, count, os.kernel_zero_fraction, patterns)
+        if initial is not None and indices is not None:  # the unique ids drawn here go unused
+            fresh = ids >= np.uint64(1 << 63)
+            ids[fresh] = initial.pages_at(indices[fresh] % initial.pages)
+        return ids
+
+    def _boot_files(self, count: int) -> np.ndarray:
+        """What booting reads into the page cache: the libraries, then the OS's other files, in
+        the order every VM of the version reads them.
+        """
+        libraries = self.library_pages
+        indices = np.arange(self.boot_read, self.boot_read + count)
+        self.boot_read += count
+        self.cache_pinned = min(self.boot_read, libraries)
+        ids = self.os.libraries.pages_at(indices % self.os.libraries.pages)
+        files = indices >= libraries
+        ids[files] = self.os.files.pages_at((indices[files] - libraries) % self.os.files.pages)
+        return ids
+
+    def _read_files(self, count: int) -> np.ndarray:
+        """Files read after boot: the workload's, in the order it reads them (the same in every VM
+        running it on this OS version), and a share of the VM's own (logs, its data: unique).
+        """
+        files = self.workload.files_for(self.os)
+        own = self._backing.rng.random(count) < self.os.cache_private_fraction
+        shared = int(np.count_nonzero(~own))
+        ids = np.empty(count, np.uint64)
+        at = np.arange(self.files_read, self.files_read + shared)
+        ids[~own] = files.pages_at(at % files.pages)
+        self.files_read += shared
+        ids[own] = self._backing.content.unique(count - shared)
+        return ids
 
     def _grow_page_cache(self, seconds: float) -> None:
         rate = self.os.cache_growth_mb_per_s * PAGES_PER_MB * self.vcpus
         room = int(self.os.cache_max_fraction * self.pages) - len(self.lists[PAGE_CACHE])
-        self._allocate(
-            PAGE_CACHE, min(self._due("cache", rate * seconds), room), self._file_contents
-        )
+        self._allocate(PAGE_CACHE, min(self._due("cache", rate * seconds), room), self._read_files)
+
+    def _churn(self, seconds: float) -> None:
+        """The OS rewrites kernel data and replaces cached files at their own rates; kernel code
+        and the libraries stay as they were loaded.
+        """
+        kernel_data = len(self.lists[KERNEL]) - self.kernel_code_pages
+        churn = self.os.kernel_data_churn_per_min / 60 * kernel_data * seconds
+        due = self._due("kernel data", churn)
+        self._rewrite_kernel_data(due, self._kernel_data_contents)
+        cached = len(self.lists[PAGE_CACHE]) - self.cache_pinned
+        due = self._due("cache churn", self.os.cache_churn_per_min / 60 * cached * seconds)
+        self._rewrite(PAGE_CACHE, due, self._read_files, skip=self.cache_pinned)
+
+    def _rewrite_kernel_data(self, n: int, contents_for) -> int:
+        code = min(self.kernel_code_pages, len(self.lists[KERNEL]))  # the oldest kernel pages
+        return self._rewrite(KERNEL, n, contents_for, skip=code)
 
     def _run_workload(self, seconds: float) -> None:
         workload = self.workload
@@ -200,7 +284,7 @@ class GuestOS:
         data = self.data
         if self.phase == RAMP and app is not None and data is not None:
             wanted = min(
-                self._due("ramp", workload.ramp_mb_per_s * PAGES_PER_MB * self.vcpus * seconds),
+                self._due("ramp", self._per_s(workload.ramp_mb_per_s * PAGES_PER_MB) * seconds),
                 data.pages - data.touched,
             )
             got = self._touch(app, data, wanted, self._workload_contents)
@@ -210,8 +294,11 @@ class GuestOS:
             self._run_workers(app, seconds)
         held = self.lists[WORKLOAD]
         if workload.compute_passes is None or self.phase == COMPUTE:
-            writes = self._due("write", workload.write_pages_per_s * self.vcpus * seconds)
-            self._rewrite(WORKLOAD if len(held) else KERNEL, writes, self._workload_contents)
+            writes = self._due("write", self._per_s(workload.write_pages_per_s) * seconds)
+            if len(held):
+                self._rewrite(WORKLOAD, writes, self._workload_contents)
+            else:  # only the OS runs: its writes go to kernel data, never to kernel code
+                self._rewrite_kernel_data(writes, self._workload_contents)
             if workload.compute_passes is not None:
                 self.written += writes
                 if self.written >= workload.compute_passes * max(len(held), 1) and app and data:
@@ -221,18 +308,15 @@ class GuestOS:
                     self.phase = RAMP
 
     def _start_application(self, name: str) -> Process:
-        workload = self.workload
         app = self.spaces.spawn(name, self.uptime)
-        if workload.application is not None:
-            application = workload.application
-            image = self.spaces.reserve(
-                app, mb_to_pages(workload.application_image_mb), IMAGE_AREA, APP_IMAGE
-            )
+        if self.image is not None:
+            binaries = self.image
+            image = self.spaces.reserve(app, binaries.pages, IMAGE_AREA, APP_IMAGE)
             self._touch(
                 app,
                 image,
                 image.pages,
-                lambda count: application.pages_at(np.arange(count) % application.pages),
+                lambda count: binaries.pages_at(np.arange(count) % binaries.pages),
             )
         self.app_loaded = True
         return app
@@ -240,7 +324,7 @@ class GuestOS:
     def _reserve_data(self, app: Process) -> VMA:
         """The main process reserves its data area at once; it is touched as the work needs it."""
         workload = self.workload
-        workers = workload.workers_per_vcpu * self.vcpus * mb_to_pages(workload.worker_mb)
+        workers = workload.workers_per_vcpu * self.vcpus * self._worker_pages
         pages = max(0, int(workload.resident_fraction * self.pages) - workers)
         return self.spaces.reserve(app, pages, workload.data_area, WORKLOAD)
 
@@ -257,7 +341,7 @@ class GuestOS:
         born = pool - len(self.workers)
         image = app.vmas[0] if app.vmas and app.vmas[0].name == IMAGE_AREA else None
         shared = self.spaces.present_in(image) if image is not None else 0
-        private = mb_to_pages(workload.worker_mb)
+        private = self._worker_pages
         pages = self._take_free(born * private, reclaim_cache=True)
         if pages.size:
             self._backing.write(pages, self._workload_contents(pages.size))
@@ -276,11 +360,28 @@ class GuestOS:
         self.forks += born + brief
         self.spaces.updates += 2 * brief * (shared + private)
 
+    @property
+    def _worker_pages(self) -> int:
+        worker_mb = self.workload.worker_mb
+        return process_pages(worker_mb, self.pages) if worker_mb else 0
+
+    def _per_s(self, reference_rate: float) -> float:
+        """A workload's rate per vCPU, given for a VM of the reference size, in this VM."""
+        return reference_rate * self.vcpus * self.scale
+
     def _workload_contents(self, count: int) -> np.ndarray:
         backing = self._backing
-        return backing.content.mixed(
-            backing.rng, count, self.workload.content, self.os.image, self.workload.application
+        os = self.os
+        ids, self.inputs_read = backing.content.mixed(
+            backing.rng,
+            count,
+            self.workload.content,
+            os.files,
+            os.patterns,
+            self.inputs,
+            self.inputs_read,
         )
+        return ids
 
     def _due(self, activity: str, amount: float) -> int:
         """Whole pages of `activity` due now; fractions carry over to the next step."""
@@ -303,7 +404,9 @@ class GuestOS:
             self.untouched_from += fresh
             missing -= fresh
         if missing and reclaim_cache:
-            parts.append(self.lists[PAGE_CACHE].pop_oldest(missing))
+            evicted = self.lists[PAGE_CACHE].pop_oldest(missing)
+            self.cache_pinned = max(0, self.cache_pinned - evicted.size)
+            parts.append(evicted)
         return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
     def _allocate(self, region: int, n: int, contents_for) -> int:
@@ -372,11 +475,12 @@ class GuestOS:
         else:
             listed.keep(self.region[held] == region)
 
-    def _rewrite(self, region: int, n: int, contents_for) -> int:
+    def _rewrite(self, region: int, n: int, contents_for, skip: int = 0) -> int:
+        """Rewrite `n` pages drawn from `region`'s list, its `skip` oldest entries aside."""
         held = self.lists[region]
-        if n <= 0 or not len(held):
+        if n <= 0 or len(held) <= skip:
             return 0
-        pages = distinct(held.view()[self._backing.rng.integers(0, len(held), n)])
+        pages = distinct(held.view()[self._backing.rng.integers(skip, len(held), n)])
         self._backing.write(pages, contents_for(pages.size))
         self._note(pages, region, True, moved=False)
         return pages.size
@@ -520,6 +624,9 @@ class GuestOS:
         self._exit(self.workers + ([self.app] if self.app is not None else []))
         self.workers, self.app, self.data = [], None, None
         self.workload = workload
+        self.image = workload.image_for(self.os, self.pages)
+        self.inputs = workload.inputs_for(self.os, self.scale)
+        self.inputs_read = 0
         self.app_loaded = False
         self.phase, self.written = RAMP, 0
         for activity in ("ramp", "fork", "write"):
@@ -586,7 +693,10 @@ class GuestOS:
             "zeroed_down_to": self.zeroed_down_to,
             "kernel_loaded": self.kernel_loaded,
             "boot_cache_loaded": self.boot_cache_loaded,
-            "file_cursor": self.file_cursor,
+            "boot_read": self.boot_read,
+            "files_read": self.files_read,
+            "cache_pinned": self.cache_pinned,
+            "inputs_read": self.inputs_read,
             "app_loaded": self.app_loaded,
             "phase": self.phase,
             "written": self.written,
@@ -619,12 +729,16 @@ class GuestOS:
             "zeroed_down_to",
             "kernel_loaded",
             "boot_cache_loaded",
-            "file_cursor",
             "app_loaded",
             "phase",
             "written",
         ):
             setattr(guest, name, state[name])
+        # Snapshots from before the versioned presets (issue 13) kept one OS-image cursor.
+        guest.boot_read = state.get("boot_read", guest.boot_cache_loaded)
+        guest.files_read = state.get("files_read", 0)
+        guest.cache_pinned = state.get("cache_pinned", 0)
+        guest.inputs_read = state.get("inputs_read", 0)
         guest._carry = dict(state["carry"])
         guest.spaces = spaces = AddressSpaces.from_state(state["spaces"])
         guest.toucher = spaces.processes[state["toucher"]]

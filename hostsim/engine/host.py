@@ -59,7 +59,7 @@ MAX_VM_MB = 6 * 1024 * 1024  # vSphere 7's largest VM memory size (6 TB)
 MAX_VCPUS = 768  # vSphere 8 maximum
 MAX_NAME = 80
 MAX_SALT = 64
-SNAPSHOT_VERSION = 3  # 3: guest processes, page tables, machine frame owners (issue 11)
+SNAPSHOT_VERSION = 4  # 3: guest processes, page tables, frame owners (issue 11); 4: large pages
 UNLIMITED = -1
 
 
@@ -273,6 +273,8 @@ class HostSim:
             if new.workload != old.workload:
                 running.guest.set_workload(WORKLOAD_PRESETS[new.workload])
             running.mmu_mode = mmu.effective_mode(new.mmu, self.hardware_mmu)
+            if not running.large_allowed:  # software MMU: its large pages are broken at once
+                running.break_random_large(running.large_count, share=True)
             if old.pshare and not new.pshare and running.domain is not None:
                 running.domain.unshare_vm(running)
                 self._leave_domain(running)
@@ -288,12 +290,15 @@ class HostSim:
     def set_settings(self, **settings) -> None:
         """Change advanced settings (dotted names, so pass them as **{"Mem.IdleTax": 50}). Scan
         rates follow from the next step, salting from each VM's next power-on, the memory
-        settings at once.
+        settings at once: Mem.AllocGuestLargePage 0 breaks every large page now (our choice; ESXi
+        applies it to memory allocated later, and the lab shows its effect without a power cycle).
         """
         self._settings |= validate_settings(settings)
         for vm in self._running():
             if vm.zip_room_kb() < 0:  # a smaller cache, or none: the excess goes to disk
                 vm.evict_cache(-vm.zip_room_kb())
+            if not vm.large_allowed:
+                vm.break_random_large(vm.large_count, share=True)
         self._sched.balance()
         self._sched.update_state()
 
@@ -526,6 +531,7 @@ class HostSim:
             sched.update_state()
             if sched.balance_due(start, reached):
                 sched.balance()
+            sched.break_large_pages(dt, share=scan)
             sched.reclaim(dt)
             if scan:
                 self._scan(dt)
@@ -661,7 +667,7 @@ class HostSim:
         software = running.mmu_mode == mmu.SOFTWARE
 
         def per_vm(mode: str) -> dict:
-            cost = mmu.cost(mode, activity)
+            cost = mmu.cost(mode, activity, running.large_fraction)
             for rate in ("syncs_per_s", "traps_per_s", "tlb_misses_per_s"):
                 cost[rate] = round(cost[rate] * vcpus)
             cost["overhead_percent"] = round(cost["overhead_percent"], 2)
@@ -807,7 +813,8 @@ class HostSim:
         if version != SNAPSHOT_VERSION:
             raise EngineError(
                 f"Engine snapshot version {version} cannot be restored: this engine reads "
-                f"version {SNAPSHOT_VERSION} only (guest processes and page tables came in 3)."
+                f"version {SNAPSHOT_VERSION} only (guest processes and page tables came in 3, "
+                f"large pages in 4)."
             )
         host = cls.__new__(cls)
         host.memory_mb = state["memory_mb"]

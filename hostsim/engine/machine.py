@@ -3,7 +3,8 @@
 Each machine frame has a content id (uint64; 0 is the zero page, see `content`), a reference
 count (int32: the number of guest pages whose pmap entry points at it) and the slot of the VM
 that took it (uint16, `owner`, for the host's memory map: a frame shared across VMs keeps the
-first taker's slot). Free frames are handed out
+first taker's slot), whose top bit, `LARGE_OWNER`, marks a frame backing part of a 2 MB large
+page (`vmm`: such a frame is never shared). Free frames are handed out
 in a seeded pseudo-random order, so the frames of different VMs are interleaved in machine memory
 and never contiguous per VM (DESIGN.md 4). Frames freed later are reused first (LIFO), which keeps
 the list of released frames no longer than what was actually released.
@@ -18,8 +19,11 @@ import math
 
 import numpy as np
 
-PAGE_SIZE_KB = 4  # ESXi backs guest memory with 4 KiB small pages (large pages are not modelled)
+PAGE_SIZE_KB = 4  # the unit of guest memory: a 4 KiB small page
 PAGES_PER_MB = 1024 // PAGE_SIZE_KB
+LARGE_PAGE_PAGES = 512  # an x86-64 2 MB large page spans 512 small pages (`vmm`)
+LARGE_OWNER = np.uint16(1 << 15)  # owner bit: the frame backs a sub-page of a large page
+OWNER_SLOT = np.uint16(LARGE_OWNER - 1)  # the owner's slot bits (VM slots stay below 32768)
 _MERGE_BELOW = 4096  # frames: small releases are merged into the stack's last chunk
 
 

@@ -16,7 +16,15 @@ import numpy as np
 
 from hostsim.engine.errors import EngineError
 from hostsim.engine.guest import BALLOON, FREE, KERNEL, PAGE_CACHE, REGIONS
-from hostsim.engine.machine import BALLOONED, FRAME, LISTED, PAGE_SIZE_KB, SLOT_BASE, UNMAPPED
+from hostsim.engine.machine import (
+    BALLOONED,
+    FRAME,
+    LISTED,
+    OWNER_SLOT,
+    PAGE_SIZE_KB,
+    SLOT_BASE,
+    UNMAPPED,
+)
 from hostsim.engine.mmu import SOFTWARE, TLB_ENTRIES
 from hostsim.engine.processes import NOT_PRESENT, PAGED_OUT
 
@@ -26,8 +34,8 @@ EXACT_FRAMES = 1 << 22  # 16 GiB of machine memory: mapped frame by frame
 SAMPLED_FRAMES_PER_CELL = 256
 MAX_ALSO_MAPPED = 16  # other guest pages listed per traced frame
 
-# Guest physical page states, in legend order; each page is in exactly one. "large" is the part
-# backed by 2 MB large pages: the engine backs guest memory with 4 KiB pages only, so it is 0.
+# Guest physical page states, in legend order; each page is in exactly one. "large": backed by a
+# 2 MB large page (`vmm`), whether the guest uses the page or has it free; never shared.
 VM_STATES = (
     "untouched",  # no frame: never touched since power-on (or handed back by the balloon)
     "guest_free",  # on the guest's free list, still backed by a private frame
@@ -37,7 +45,7 @@ VM_STATES = (
     "ballooned",
     "swapped",
     "compressed",
-    "large",
+    "large",  # a sub-page of a large page: mapped to a frame only it maps
 )
 UNTOUCHED, GUEST_FREE, PRIVATE, SHARED, ZERO, BALLOONED_STATE, SWAPPED, COMPRESSED, LARGE = range(9)
 REGION_OWNERS = {FREE: "free", KERNEL: "kernel", PAGE_CACHE: "page cache", BALLOON: "balloon"}
@@ -78,6 +86,8 @@ def page_states(vm) -> np.ndarray:
     if outside.size:
         zipped = vm.store.zip_kb[SLOT_BASE - pmap[outside]] > 0
         state[outside] = np.where(zipped, COMPRESSED, SWAPPED)
+    if vm.large_count:
+        state[vm.sub_pages(vm.large.nonzero()[0])] = LARGE
     return state
 
 
@@ -174,7 +184,8 @@ def host_memory_map(machine, running: list, names: dict[int, str], cells: int) -
     for index, slot in enumerate(slots):
         column[slot] = 2 + index
     refs = machine.refcount[frames]
-    category = np.where(refs >= 2, 1, np.where(refs == 1, column[machine.owner[frames]], 0))
+    owners = machine.owner[frames] & OWNER_SLOT
+    category = np.where(refs >= 2, 1, np.where(refs == 1, column[owners], 0))
     kinds = 2 + len(slots)
     table = np.bincount(cell_of * kinds + category, minlength=cells * kinds).reshape(cells, kinds)
     if sampled:

@@ -20,6 +20,15 @@ Every step (at most one real-time interval, 20 s) it
 3. lets guests touch what was reclaimed: a swapped or compressed page the guest reads comes back
    (the wait is the VM's stalled time, shown as mem.latency). Writes do the same in `vmm`.
 
+Large pages (VMware KB 1021095; DESIGN.md 4b; `vmm`): a hardware-MMU VM gets a 2 MB large page
+only while the host is in the high state with at least `LARGE_PAGE_FREE` x minFree (400%) free
+after taking it, our simple model of the host still having free 2 MB runs (below that we assume
+memory too fragmented or overcommitted for them). Below 400% of minFree the host breaks large pages,
+`LARGE_BREAK_MB_PER_S` of them, and the sharing the scanner's hints allow follows at once; in the
+clear state and worse it breaks them `LARGE_BREAK_CLEAR_FACTOR` times faster while TPS is called
+actively (vSphere 6.0 and later, Duncan Epping's table of the states). Reclamation breaks a large
+page before it takes any of its pages (`vmm.RunningVM.break_large_of`).
+
 When a write needs frames the host does not have (or in low state, for a VM above its target,
 which ESXi blocks), `frames_for` reclaims them on the spot from the VMs most above their
 entitlement, and the writer stalls for that I/O (our model of ESXi's blocking: it waits until
@@ -40,7 +49,7 @@ from hostsim.engine.advanced_settings import (
 from hostsim.engine.entitlement import ResourceTree, VmClaim, entitlements
 from hostsim.engine.free_memory import CLEAR, HARD, HIGH, LOW, SOFT
 from hostsim.engine.grouping import distinct
-from hostsim.engine.machine import PAGES_PER_MB, SLOT_BASE, MachineMemory
+from hostsim.engine.machine import LARGE_PAGE_PAGES, PAGES_PER_MB, SLOT_BASE, MachineMemory
 from hostsim.engine.vmm import RunningVM
 
 # Reclamation aims at this much free memory, as a fraction of minFree: past the high state's
@@ -49,6 +58,12 @@ TARGET_FREE = 1.0 + 2 * free_memory.HYSTERESIS
 _PART_PAGES = 16_384  # frames_for judges large requests in parts of at least 64 MB ...
 _PARTS = 8  # ... and at most 8 parts
 _SWAP_ROUNDS = 16  # a compressed page frees only 2 or 3 KB of its frame: rounds until the goal
+LARGE_PAGE_FREE = 4.0  # large pages are given, and kept, at or above 400% of minFree (KB 1021095)
+# How fast the host breaks large pages below that, host-wide (our choice: about 2.5 GB per 20 s
+# sample in the high state, so that sharing appears within a few samples once memory is tight),
+# and how much faster in the clear state and worse, where memory is short already.
+LARGE_BREAK_MB_PER_S = 128
+LARGE_BREAK_CLEAR_FACTOR = 8
 
 
 class MemoryScheduler:
@@ -60,6 +75,7 @@ class MemoryScheduler:
         self.state = HIGH
         self.tree = ResourceTree.root_only()
         self.vms: list[RunningVM] = []  # the running VMs, kept by the host
+        self.break_carry = 0.0  # large pages due to be broken, a fraction of one left over
 
     # ------------------------------------------------------------------ free memory state
 
@@ -73,6 +89,11 @@ class MemoryScheduler:
 
     def update_state(self) -> None:
         self.state = free_memory.next_state(self.state, self.machine.free, self.min_free)
+
+    @property
+    def large_page_free(self) -> float:
+        """Free memory (pages) at and above which large pages are given and kept."""
+        return LARGE_PAGE_FREE * self.min_free
 
     def balance_due(self, start: float, end: float) -> bool:
         period = self.settings[BALANCE_PERIOD]
@@ -183,6 +204,38 @@ class MemoryScheduler:
             if pages is None or not pages.size:
                 return
             vm.reclaim_pages(vm.share_zero_pages(pages) if share_zero else pages)
+
+    # ------------------------------------------------------------------ large pages
+
+    def large_pages_for(self, vm: RunningVM, n: int) -> int:
+        """How many of `n` large pages `vm` may be given now (the first touches asking for them
+        fall back to small pages otherwise): the high state, 400% of minFree left free after
+        them, and within what the VM may hold.
+        """
+        if self.state != HIGH:
+            return 0
+        by_free = (self.machine.free - self.large_page_free) // LARGE_PAGE_PAGES
+        by_cap = (vm.cap - vm.granted) // LARGE_PAGE_PAGES
+        return int(max(0, min(n, by_free, by_cap)))
+
+    def break_large_pages(self, dt: float, share: bool) -> None:
+        """Below 400% of minFree, break large pages for `dt` seconds at the state's rate, from
+        each VM in proportion to the large pages it holds; with `share` their sub-pages are
+        shared at once where the share table holds their content.
+        """
+        holders = [vm for vm in self.vms if vm.large_count]
+        if not holders or self.machine.free >= self.large_page_free:
+            self.break_carry = 0.0
+            return
+        factor = LARGE_BREAK_CLEAR_FACTOR if self.state >= CLEAR else 1
+        self.break_carry += LARGE_BREAK_MB_PER_S * factor * dt * PAGES_PER_MB / LARGE_PAGE_PAGES
+        due = int(self.break_carry)
+        self.break_carry -= due
+        total = sum(vm.large_count for vm in holders)
+        for vm in holders:
+            part = math.ceil(due * vm.large_count / total)
+            vm.break_random_large(min(vm.large_count, part), share)
+        self.update_state()
 
     # ------------------------------------------------------------------ reclamation
 
@@ -295,10 +348,11 @@ class MemoryScheduler:
         return machine.free >= frames
 
     def to_state(self) -> dict:
-        return {"state": self.state, "tree": self.tree.to_state()}
+        return {"state": self.state, "tree": self.tree.to_state(), "break_carry": self.break_carry}
 
     def restore(self, state: dict) -> None:
         self.state = state["state"]
+        self.break_carry = state["break_carry"]
         self.tree = ResourceTree.from_state(state["tree"])
 
 

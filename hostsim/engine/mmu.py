@@ -10,8 +10,16 @@ context switch does not flush it; but a TLB miss walks the guest table and, for 
 references, the nested table: (g + 1)(h + 1) - 1 references, 24 for 4-level guest and host
 tables, fewer with large pages (fewer levels).
 (vSphere Resource Management, "Software-Based and Hardware-Assisted Memory Virtualization";
-VMware, "Performance Evaluation of Intel EPT Hardware Assist", 2009; Bhargava et al.,
-"Accelerating two-dimensional page walks for virtualized systems", ASPLOS 2008.)
+VMware, "Performance Evaluation of Intel EPT Hardware Assist", 2009, and "Performance Evaluation
+of AMD RVI Hardware Assist", 2009; Bhargava et al., "Accelerating two-dimensional page walks for
+virtualized systems", ASPLOS 2008.)
+
+Large pages (`vmm`): where the host backs guest memory with 2 MB pages, the nested table ends one
+level early, so each of the 2D walk's five nested walks is 3 references, not 4: (4 + 1)(3 + 1) - 1
+= 19 per TLB miss instead of 24. The guest's own tables still map 4 KiB pages, so we assume the
+TLB keeps 4 KiB entries (its reach does not change) and only the walk gets shorter; a VM part of
+whose memory is large-backed walks the average, weighted by that part (our assumption: misses
+spread over its memory evenly). Both white papers recommend large pages for this reason.
 
 The TLB, per vCPU: `TLB_ENTRIES` entries of 4 KiB (reach 6 MiB). A workload's references either
 hit a hot set the TLB holds or scatter over its working set (`scattered_refs_per_s`); a scattered
@@ -26,8 +34,8 @@ switches, scattered references. Calibration, all in one place: with the constant
 unmapping the 48 MB server image and its own 2 MB, 2,000 context switches) loses about 34% of its
 time in software mode and about 3% in hardware mode: about 1.48 times the throughput with hardware
 assist, the paper's "up to 48%" for MMU-intensive work. The `database` preset (a 60% buffer pool
-read at random, few updates) loses well under 1% in software mode and about 9% in hardware mode,
-the paper's regression for TLB-miss-heavy workloads.
+read at random, few updates) loses well under 1% in software mode and about 9% in hardware mode
+with small pages, the paper's regression for TLB-miss-heavy workloads; all large-backed, about 7%.
 """
 
 from dataclasses import dataclass
@@ -40,6 +48,7 @@ MMU_MODES = (AUTOMATIC, SOFTWARE, HARDWARE)
 TLB_ENTRIES = 1536  # second-level TLB, 4 KiB entries (e.g. Intel Skylake's STLB)
 REFILL_PER_SWITCH = 64  # pages a process touches again after switching in (our choice)
 PAGE_TABLE_LEVELS = 4  # x86-64, 4 KiB pages; a 2 MiB large page saves one level
+LARGE_PAGE_HOST_LEVELS = PAGE_TABLE_LEVELS - 1  # the nested table's levels down to a 2 MiB page
 NATIVE_WALK_REFS = PAGE_TABLE_LEVELS
 # One trapped page-table update: VM exit, emulation, shadow sync (our calibration)
 SHADOW_UPDATE_COST_S = 4.0e-6
@@ -62,9 +71,14 @@ def nested_walk_refs(guest_levels: int = PAGE_TABLE_LEVELS, host_levels: int = P
     return (guest_levels + 1) * (host_levels + 1) - 1
 
 
-def walk_refs(mode: str) -> int:
-    """Memory references per TLB miss (the engine backs guest memory with 4 KiB pages)."""
-    return NATIVE_WALK_REFS if mode == SOFTWARE else nested_walk_refs()
+def walk_refs(mode: str, large_fraction: float = 0.0) -> float:
+    """Memory references per TLB miss; in hardware mode the average over the walks of the
+    `large_fraction` of guest memory that large pages back and the rest.
+    """
+    if mode == SOFTWARE:
+        return NATIVE_WALK_REFS
+    large = nested_walk_refs(host_levels=LARGE_PAGE_HOST_LEVELS)
+    return large_fraction * large + (1.0 - large_fraction) * nested_walk_refs()
 
 
 @dataclass(frozen=True)
@@ -93,9 +107,10 @@ def tlb_misses(activity: Activity, tagged: bool) -> float:
     return misses
 
 
-def cost(mode: str, activity: Activity) -> dict:
+def cost(mode: str, activity: Activity, large_fraction: float = 0.0) -> dict:
     """What MMU virtualization costs one vCPU in `mode` for this activity: traps (shadow syncs
     and switches) per second, TLB misses per second, references per miss, % of time lost.
+    `large_fraction`: the part of guest memory large pages back (hardware mode only).
     """
     if mode == SOFTWARE:
         misses = tlb_misses(activity, tagged=False)
@@ -109,17 +124,17 @@ def cost(mode: str, activity: Activity) -> dict:
     else:
         misses = tlb_misses(activity, tagged=True)
         syncs = 0.0
-        lost = misses * (nested_walk_refs() - NATIVE_WALK_REFS) * WALK_REF_COST_S
+        lost = misses * (walk_refs(mode, large_fraction) - NATIVE_WALK_REFS) * WALK_REF_COST_S
     return {
         "mode": mode,
         "syncs_per_s": syncs,
         "traps_per_s": syncs + (activity.context_switches if mode == SOFTWARE else 0.0),
         "tlb_misses_per_s": misses,
-        "walk_refs": walk_refs(mode),
+        "walk_refs": round(walk_refs(mode, large_fraction)),
         "overhead_percent": min(MAX_OVERHEAD_PERCENT, 100.0 * lost),
     }
 
 
-def overhead_percent(mode: str, activity: Activity) -> float:
+def overhead_percent(mode: str, activity: Activity, large_fraction: float = 0.0) -> float:
     """Share of vCPU time lost to MMU virtualization."""
-    return cost(mode, activity)["overhead_percent"]
+    return cost(mode, activity, large_fraction)["overhead_percent"]

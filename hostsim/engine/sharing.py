@@ -12,6 +12,12 @@ hashed. Here the VMM drops a frame's table entry whenever it rewrites the frame 
 entry's key is its frame's current content and a match needs no second look; a stale hint cannot
 arise. The paper's "16-bit count with an overflow table" is a plain int32 count per frame here.
 
+Large pages (VMware KB 1021095; `vmm`) are never shared, but the scanner still hashes their
+sub-pages: one whose content the table lacks goes in as a hint; one whose content is there stays
+as it is, and so does a small page whose content only a large page's hint holds. Once the large
+page is broken its pages share like any other: those that matched at once (`vmm.break_random_large`),
+the hints when a page with their content is scanned next.
+
 Salting (VMware KB 2097593; `advanced_settings.sharing_domain_key`) splits the host into *sharing
 domains*, one share table each: pages share only with pages of the same domain.
 
@@ -27,7 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hostsim.engine.grouping import distinct, group_counts
-from hostsim.engine.machine import FRAME, LISTED, MachineMemory, coprime_stride
+from hostsim.engine.machine import FRAME, LARGE_OWNER, LISTED, MachineMemory, coprime_stride
 from hostsim.engine.pagelist import PageList
 
 if TYPE_CHECKING:
@@ -166,6 +172,14 @@ class SharingDomain:
         vm.pmap[pages] = frames | LISTED  # all now in the table: inserted as hints, or ...
         if not match.size:
             return frames[:0], 0
+        owners = machine.owner
+        large = ((owners[frames[match]] | owners[resident]) & LARGE_OWNER) != 0
+        if large.any():  # ... not shared, a large page on either side: they stay as they are
+            held = match.compress(large)
+            vm.pmap[pages[held]] = frames[held]
+            match, resident = match.compress(~large), resident.compress(~large)
+            if not match.size:
+                return frames[:0], 0
         vm.pmap[pages[match]] = resident | LISTED  # ... mapped to the frame that was there
         redundant = frames[match]  # the copies the shared frames replace
         vm.consumed -= match.size

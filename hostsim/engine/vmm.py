@@ -14,6 +14,16 @@ A page that needs a frame asks the host's memory scheduler (`memsched`) for one;
 short, the scheduler reclaims frames first and the VM stalls for that time. If no frame can be
 had at all, the page is written and at once swapped out, as a thrashing VM's would be.
 
+Large pages (VMware KB 1021095, "Transparent Page Sharing (TPS) in hardware MMU systems"): on a
+hardware-MMU VM with Mem.AllocGuestLargePage 1, the first touch of a page in a 2 MB-aligned guest
+region none of whose 512 pages has a frame backs the whole region at once with 512 zeroed frames,
+a 2 MB large page, while the host has room (`MemoryScheduler.large_pages_for`). The frames need
+not be contiguous here: the lab models the host's fragmentation by that room alone. A large page
+is never shared (its sub-pages may be hints in the share table, `sharing`); it is broken back
+into 512 small pages, flag cleared and nothing moved, before any of its pages is ballooned,
+swapped or compressed, and by the scheduler as free memory falls. One flag per region
+(`large`) and the frames' `LARGE_OWNER` bit say which are large.
+
 Counters are running totals, updated as pages change, so reading them costs nothing per page:
 `granted`, `shared`, `zero`, `ballooned`, `swapped`, `compressed` in pages, `zip_kb` in KB,
 `consumed` in frames (a float: a shared frame is charged in equal parts to the pages that map it).
@@ -26,19 +36,22 @@ import numpy as np
 
 from hostsim.engine import reclaim
 from hostsim.engine.active import ActiveMemoryEstimator
-from hostsim.engine.advanced_settings import MEM_ZIP_ENABLE, MEM_ZIP_MAX_PCT
+from hostsim.engine.advanced_settings import ALLOC_GUEST_LARGE_PAGE, MEM_ZIP_ENABLE, MEM_ZIP_MAX_PCT
 from hostsim.engine.grouping import distinct, group_counts
 from hostsim.engine.guest import REGIONS, GuestOS
 from hostsim.engine.machine import (
     BALLOONED,
     FRAME,
+    LARGE_OWNER,
+    LARGE_PAGE_PAGES,
     LISTED,
+    OWNER_SLOT,
     PAGE_SIZE_KB,
     SLOT_BASE,
     UNMAPPED,
     MachineMemory,
 )
-from hostsim.engine.mmu import Activity
+from hostsim.engine.mmu import HARDWARE, Activity
 from hostsim.engine.reclaim import SlotStore, cache_frames, compressed_kb
 from hostsim.engine.sharing import ScanCursor, SharingDomain
 
@@ -69,6 +82,10 @@ class RunningVM:
         self.settings = settings  # the host's advanced settings (the same dict, kept current)
         self.scheduler: MemoryScheduler | None = None  # the host's, which hands out frames
         self.pmap = np.full(pages, UNMAPPED, np.int32)
+        # One flag per whole 2 MB region of guest memory: backed by a large page (a last, partial
+        # region never is).
+        self.large = np.zeros(pages // LARGE_PAGE_PAGES, bool)
+        self.large_count = 0  # regions backed by large pages
         self.granted = 0
         self.shared = 0
         self.zero = 0
@@ -118,7 +135,13 @@ class RunningVM:
     @property
     def nbytes(self) -> int:
         guest = self.guest.nbytes if hasattr(self, "guest") else 0
-        return self.pmap.nbytes + guest + self.active.pages.nbytes * 3 + self.store.nbytes
+        return (
+            self.pmap.nbytes
+            + self.large.nbytes
+            + guest
+            + self.active.pages.nbytes * 3
+            + self.store.nbytes
+        )
 
     @property
     def reclaimable(self) -> int:
@@ -131,6 +154,10 @@ class RunningVM:
         """Write `contents` to the distinct guest `pages` (never ballooned ones)."""
         machine = self.machine
         entries = self.pmap[pages]
+        if self.large_allowed and self.large.size:
+            untouched = entries == UNMAPPED
+            if untouched.any() and self._back_large(pages.compress(untouched)):
+                entries = self.pmap[pages]
         outside = entries <= SLOT_BASE
         if outside.any():  # swapped or compressed: fault the page in before it is written
             self._discard_slots(SLOT_BASE - entries.compress(outside), faulted=True)
@@ -184,6 +211,79 @@ class RunningVM:
             self.stats["stall_s"] += spilled.size * reclaim.SWAP_OUT_S
         self._note_granted()
 
+    # ------------------------------------------------------------------ large pages
+
+    @property
+    def large_allowed(self) -> bool:
+        """Large pages back this VM's new memory: hardware MMU and Mem.AllocGuestLargePage 1."""
+        return self.mmu_mode == HARDWARE and bool(self.settings[ALLOC_GUEST_LARGE_PAGE])
+
+    @property
+    def large_fraction(self) -> float:
+        """The part of its guest memory large pages back (the 2D walk's length, `mmu`)."""
+        return self.large_count * LARGE_PAGE_PAGES / self.pages
+
+    def _back_large(self, untouched: np.ndarray) -> int:
+        """Back with large pages the whole regions of the `untouched` pages none of whose pages
+        has a frame, as far as the host has room; returns the regions backed.
+        """
+        room = self.large.size
+        if self.scheduler is not None:
+            room = self.scheduler.large_pages_for(self, room)
+        if not room:  # no room: not worth looking at the regions
+            return 0
+        regions = distinct(untouched // LARGE_PAGE_PAGES)
+        regions = regions.compress(regions < self.large.size)
+        whole = self.pmap[: self.large.size * LARGE_PAGE_PAGES].reshape(-1, LARGE_PAGE_PAGES)
+        regions = regions.compress((whole[regions] == UNMAPPED).all(axis=1))[:room]
+        if not regions.size:
+            return 0
+        frames = self.machine.take(regions.size * LARGE_PAGE_PAGES, self.slot | int(LARGE_OWNER))
+        whole[regions] = frames.reshape(-1, LARGE_PAGE_PAGES)
+        self.large[regions] = True
+        self.large_count += regions.size
+        self.granted += frames.size
+        self.consumed += frames.size
+        self._note_granted()
+        return regions.size
+
+    def sub_pages(self, regions: np.ndarray) -> np.ndarray:
+        """The guest pages of the 2 MB `regions`, region by region."""
+        first = regions.astype(np.int32) * LARGE_PAGE_PAGES
+        return (first[:, None] + np.arange(LARGE_PAGE_PAGES, dtype=np.int32)).ravel()
+
+    def break_large(self, regions: np.ndarray) -> np.ndarray:
+        """Break the large pages of the distinct `regions` into small pages (no frame moves);
+        returns their sub-pages.
+        """
+        pages = self.sub_pages(regions)
+        if pages.size:
+            frames = self.pmap[pages] & FRAME
+            self.machine.owner[frames] &= OWNER_SLOT
+            self.large[regions] = False
+            self.large_count -= regions.size
+        return pages
+
+    def break_large_of(self, pages: np.ndarray) -> None:
+        """A large page is always broken before any of its pages leaves its frame (KB 1021095)."""
+        if self.large_count and pages.size:
+            regions = distinct(pages // LARGE_PAGE_PAGES)
+            regions = regions.compress(regions < self.large.size)
+            self.break_large(regions.compress(self.large[regions]))
+
+    def break_random_large(self, n: int, share: bool) -> int:
+        """Break `n` of the VM's large pages, picked at random; with `share`, their sub-pages are
+        looked up in the share table at once (the scanner hashed them while they were large, so
+        the pages whose content another page holds share now). Returns the pages freed.
+        """
+        held = self.large.nonzero()[0]
+        if n < held.size:
+            held = np.sort(self.rng.choice(held, n, replace=False))
+        pages = self.break_large(held)
+        if not share or self.domain is None or not pages.size:
+            return 0
+        return self.domain.scan(self, pages)
+
     def _frames_for(self, n: int, busy: np.ndarray, growing: int) -> int:
         if self.scheduler is None:
             return min(n, self.machine.free)
@@ -219,6 +319,7 @@ class RunningVM:
 
     def _unmap(self, pages: np.ndarray, entries: np.ndarray) -> np.ndarray:
         """Mapped `pages` give up their frames (shared ones lose a reference); returns contents."""
+        self.break_large_of(pages)
         machine = self.machine
         frames = entries & FRAME
         contents = machine.content[frames]
@@ -351,6 +452,7 @@ class RunningVM:
         """
         if self.domain is None or not pages.size:
             return pages
+        self.break_large_of(pages)
         zero = self.machine.content[self.pmap[pages] & FRAME] == 0
         if zero.any():
             self.domain.scan(self, pages.compress(zero))
@@ -419,6 +521,8 @@ class RunningVM:
             self.machine.release(self.pmap.compress(self.pmap >= 0))
         self.machine.zip_frames -= self.cache_frames
         self.pmap[:] = UNMAPPED
+        self.large[:] = False
+        self.large_count = 0
         self.store = SlotStore()
         self.slot_regions[:] = 0
         self.granted = self.shared = self.zero = 0
@@ -431,6 +535,7 @@ class RunningVM:
         return {
             "pages": self.pages,
             "pmap": self.pmap,
+            "large": self.large,
             "counts": [
                 self.granted,
                 self.shared,
@@ -480,6 +585,8 @@ class RunningVM:
         vm.machine, vm.rng, vm.content, vm.settings = machine, rng, content, settings
         vm.scheduler = None
         vm.pmap = state["pmap"]
+        vm.large = state["large"]
+        vm.large_count = int(np.count_nonzero(vm.large))
         (
             vm.granted,
             vm.shared,

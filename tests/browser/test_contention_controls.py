@@ -29,13 +29,13 @@ def test_a_vms_shares_limit_and_balloon_driver_change_from_its_lab_controls(page
              message="no answer to the memory resources change")
     assert "limit 768 MB" in page.text_content(f"{form} [data-message]")
     vm = in_a_thread(_vm, scenario.vm_id)
-    assert (vm.mem_limit, vm.mem_shares_level, vm.mem_shares) == (768, "high", 20 * 1024)
+    assert (vm.memory_limit, vm.memory_shares_level, vm.memory_shares) == (768, "high", 20 * 1024)
 
     # A reservation above the VM's memory is refused with the reason, and nothing changes.
     page.fill(f"{form} input[name=reservation]", "4096")
     page.click(f"{form} button[type=submit]")
     wait_for(lambda: page.is_visible(f"{form} [data-message].is-error"), message="no refusal shown")
-    assert in_a_thread(_vm, scenario.vm_id).mem_reservation == 0
+    assert in_a_thread(_vm, scenario.vm_id).memory_reservation == 0
 
     balloon = "form[data-lab=balloon]"
     page.uncheck(f"{balloon} input[name=balloonDriver]")

@@ -31,6 +31,16 @@ def stranger(db):
 
 
 @pytest.fixture
+def api(admin_user):
+    """A JSON API client logged in as the admin."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.fixture
 def lab(db):
     """One host built through pools.services (the JSON API tests' scenario builder)."""
     from tests.pools.conftest import Lab

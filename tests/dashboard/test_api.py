@@ -38,6 +38,7 @@ DEFAULT_SETTINGS = {
     "Mem.MemZipEnable": 1,
     "Mem.MemZipMaxPct": 10,
     "Mem.BalancePeriod": 15,
+    "Mem.AllocGuestLargePage": 1,
 }
 RUNTIME_FIELDS = {
     "reservationUsed",
@@ -240,7 +241,7 @@ def test_a_pool_is_created_and_changed_through_the_api(api, lab):
 
     assert response.status_code == 200, response.content
     pool = ResourcePool.objects.get(pk=created["id"])
-    assert (pool.name, pool.mem_reservation, pool.mem_limit, pool.mem_expandable) == (
+    assert (pool.name, pool.memory_reservation, pool.memory_limit, pool.memory_expandable) == (
         "Platinum",
         2048,
         4096,
@@ -656,6 +657,14 @@ def test_bad_host_changes_are_a_400_and_write_nothing(api, lab):
             "advancedSettings.Mem.ShareForceSalting",
         ),
         ({"advancedSettings": {"Mem.Bogus": 1}}, "advancedSettings.Mem.Bogus"),
+        (
+            {"advancedSettings": {"Mem.AllocGuestLargePage": 2}},
+            "advancedSettings.Mem.AllocGuestLargePage",
+        ),
+        (
+            {"advancedSettings": {"Mem.AllocGuestLargePage": "x"}},
+            "advancedSettings.Mem.AllocGuestLargePage",
+        ),
         ({"rootPool": 5, "colour": 1}, "colour"),
     ]
     for body, field in cases:

@@ -91,7 +91,7 @@ def test_a_running_vms_memory_allocation_changes_in_place_and_is_admission_check
 
 
 def test_a_reservation_above_what_the_pool_has_left_is_refused_while_running(api, lab):
-    lab.vm("big", on=True, memory_mb=16384, memory=reserve(lab.root.mem_reservation - 512))
+    lab.vm("big", on=True, memory_mb=16384, memory=reserve(lab.root.memory_reservation - 512))
     small = lab.vm("small", on=True, memory_mb=2048)
     before = database_state()
     refused = patch(api, f"/api/vms/{small.pk}/", {"memoryAllocation": {"reservation": 1024}})

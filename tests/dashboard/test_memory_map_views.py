@@ -4,7 +4,7 @@ worker's engine through Redis (hostsim.layers) to the web process."""
 import pytest
 from dashboard_factories import make_host, make_vm
 
-from hostsim import runtime
+from hostsim import guest_operations, runtime
 from pools import services
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
@@ -34,8 +34,8 @@ def test_a_map_is_drawn_from_the_tick_after_someone_asks_for_it(client, operator
     assert data["ready"] and data["poweredOn"]
     assert len(data["map"]["size"]) == 1024 and sum(data["map"]["size"]) == data["pages"] == 1024 * 256
     totals = data["map"]["totals"]
-    granted = totals["guest_free"] + totals["private"] + totals["shared"] + totals["zero"]
-    assert granted * 4 == data["counters"]["mem.granted"]
+    mapped = ("guest_free", "private", "shared", "zero", "large")  # "large": 2 MB-backed pages
+    assert sum(totals[state] for state in mapped) * 4 == data["counters"]["mem.granted"]
     assert [p["name"] for p in data["processes"]] == ["toucher"]
     assert data["mmu"]["current"]["mode"] == "hardware" and data["mmu"]["other"]["mode"] == "software"
     assert sum(data["machine"]["size"]) == data["machine"]["frames"] == 4096 * 256
@@ -46,7 +46,7 @@ def test_an_allocation_shows_as_virtual_memory_first_then_resident(client, opera
     _data(client, toucher_vm)
     runtime.tick(toucher_vm.host_id)
     before = _data(client, toucher_vm)["counters"]
-    services.request_guest_operation(toucher_vm, "allocate", 512)
+    guest_operations.request_guest_operation(toucher_vm, "allocate", 512)
     runtime.tick(toucher_vm.host_id)  # reserved, and touched at 16 MB/s for 20 s: 320 MB
     during = _data(client, toucher_vm)["counters"]
     assert during["lab.guest.virtual"] - before["lab.guest.virtual"] == 512 * 1024

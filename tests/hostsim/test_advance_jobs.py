@@ -11,7 +11,7 @@ from django.contrib.auth.models import Permission, User
 from rest_framework.test import APIClient
 
 from hostsim import fastforward, routing, runtime
-from hostsim.models import AdvanceJob, Sample
+from hostsim.models import AdvanceJob, HostView, Sample
 from pools import services
 from tests.labprocs import wait_until
 from tests.stored_samples import contiguous as _contiguous
@@ -137,6 +137,8 @@ def test_a_job_runs_in_chunks_each_stored_with_its_progress(clean_redis):
         job.refresh_from_db()
         assert job.state == "running"
         assert len(_timestamps(host)) == job.ticks_done  # progress committed with the samples
+        # esxtop's screen is stored once per chunk, its last tick's (the Monitor tab follows)
+        assert HostView.objects.get(host=host).ts == job.reached
         outcomes.append(outcome)
     runtime.forget(host.pk)
     job.refresh_from_db()
@@ -144,6 +146,22 @@ def test_a_job_runs_in_chunks_each_stored_with_its_progress(clean_redis):
     assert job.ticks_done == 180 and job.reached == _timestamps(host)[-1]
     assert _contiguous(_timestamps(host))
     assert Sample.objects.filter(host=host, interval=300).exists()  # rolled up at the end
+
+
+def test_a_chunk_that_lost_its_lock_keeps_what_it_stored_and_the_next_one_goes_on(clean_redis):
+    host = _host("esxi-ff")
+    job = runtime.start_advance(host.pk, 3600)
+    with routing.host_lock(host.pk) as lock:
+        clean_redis.delete(lock.name)  # as if its TTL ran out mid-chunk and another took it
+        assert runtime._run_chunk_locked(job.pk, lock) == "more"
+    job.refresh_from_db()
+    assert job.state == "running" and len(_timestamps(host)) == job.ticks_done > 0
+    while runtime.run_advance_chunk(job.pk) == "more":
+        pass
+    runtime.forget(host.pk)
+    job.refresh_from_db()
+    assert job.state == "done" and job.ticks_done == 180
+    assert _contiguous(_timestamps(host))
 
 
 def test_a_cancel_request_stops_a_running_job_at_its_next_chunk(clean_redis):

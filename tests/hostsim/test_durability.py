@@ -8,7 +8,7 @@ would: the guest's memory carries on, samples keep coming, none repeats.
 
 import pytest
 
-from hostsim import routing
+from hostsim import guest_operations, routing
 from hostsim.models import REALTIME_INTERVAL, Checkpoint, EntityKind, GuestOperation, Sample
 from pools import services
 from tests.labprocs import wait_until
@@ -44,7 +44,7 @@ def test_a_worker_killed_twice_in_a_row_resumes_its_guests_where_they_were(celer
     worker, _ = celery_workers.start("w1")  # default checkpoint interval: 15 ticks
     celery_workers.start_beat()
     _more_samples(host, 2, "no samples")
-    operation = services.request_guest_operation(vm, "allocate", ALLOCATED_MB)
+    operation = guest_operations.request_guest_operation(vm, "allocate", ALLOCATED_MB)
     wait_until(lambda: GuestOperation.objects.get(pk=operation.pk).applied_at, 30, "not applied")
     _more_samples(host, 2, "no sample after the allocation")
     used = _vm_values(vm)[-1]["lab.guest.used"]

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from hostsim import runtime
+from hostsim import guest_operations, runtime
 from hostsim.models import REALTIME_INTERVAL, Checkpoint, EntityKind, Sample
 from pools import services
 
@@ -50,7 +50,7 @@ def _latest(vm) -> dict:
 
 
 def _allocate(vm, mb: int) -> None:
-    services.request_guest_operation(vm, "allocate", mb)
+    guest_operations.request_guest_operation(vm, "allocate", mb)
     assert runtime.tick(vm.host_id) == "ticked"
 
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from hostsim import fastforward, routing, runtime, tasks
+from hostsim import fastforward, guest_operations, routing, runtime, tasks
 from hostsim.models import (
     REALTIME_INTERVAL,
     AdvanceJob,
@@ -54,7 +54,7 @@ def test_guest_operations_reach_the_engine_through_the_worker(celery_workers):
     celery_workers.start("w1")
     celery_workers.start_beat()
     wait_until(lambda: len(_timestamps(EntityKind.VM, vm.pk)) >= 2, 60, "no VM samples")
-    operation = services.request_guest_operation(vm, "allocate", 256)
+    operation = guest_operations.request_guest_operation(vm, "allocate", 256)
     wait_until(lambda: GuestOperation.objects.get(pk=operation.pk).applied_at, 30, "operation never applied")
     operation.refresh_from_db()
     assert operation.outcome == GuestOperation.Outcome.APPLIED
@@ -121,7 +121,7 @@ def test_fast_forward_runs_on_the_worker_that_holds_the_engine_so_the_guest_does
     _, nodename = celery_workers.start("w1", SIM_CHECKPOINT_TICKS="1000")  # no checkpoint after the first
     celery_workers.start_beat()
     wait_until(lambda: len(_timestamps(EntityKind.VM, vm.pk)) >= 2, 60, "no VM samples")
-    services.request_guest_operation(vm, "allocate", 200)
+    guest_operations.request_guest_operation(vm, "allocate", 200)
     wait_until(lambda: GuestOperation.objects.filter(applied_at__isnull=False).exists(), 30, "not applied")
     wait_until(lambda: Sample.objects.filter(entity_kind=EntityKind.VM, entity_id=vm.pk,
                                              ts__gte=GuestOperation.objects.get().applied_at).exists(), 30, "no sample")

@@ -23,11 +23,11 @@ def pool_form(lab, parent=None, **changes) -> dict:
         "cpu_expandable": "on",
         "cpu_shares_level": "normal",
         "cpu_shares": 0,
-        "mem_reservation": 0,
-        "mem_limit": -1,
-        "mem_expandable": "on",
-        "mem_shares_level": "normal",
-        "mem_shares": 0,
+        "memory_reservation": 0,
+        "memory_limit": -1,
+        "memory_expandable": "on",
+        "memory_shares_level": "normal",
+        "memory_shares": 0,
     }
     data.update(changes)
     return {k: v for k, v in data.items() if v is not None}
@@ -49,10 +49,10 @@ def vm_form(lab, **changes) -> dict:
         "cpu_limit": -1,
         "cpu_shares_level": "normal",
         "cpu_shares": 0,
-        "mem_reservation": 0,
-        "mem_limit": -1,
-        "mem_shares_level": "normal",
-        "mem_shares": 0,
+        "memory_reservation": 0,
+        "memory_limit": -1,
+        "memory_shares_level": "normal",
+        "memory_shares": 0,
     }
     data.update(changes)
     return data
@@ -79,23 +79,23 @@ def test_a_pool_whose_reservation_does_not_fit_is_refused_on_the_memory_reservat
     before = database_state()
 
     response = admin_client.post(
-        POOLS + "add/", pool_form(lab, parent, name="CHILD", mem_reservation=reservation)
+        POOLS + "add/", pool_form(lab, parent, name="CHILD", memory_reservation=reservation)
     )
 
     if admitted:
         assert response.status_code == 302, form_errors(response)
         child = ResourcePool.objects.get(name="CHILD")
-        assert (child.parent_id, child.mem_reservation, child.mem_shares) == (
+        assert (child.parent_id, child.memory_reservation, child.memory_shares) == (
             parent.pk,
             4096,
             163840,
         )
         return
     errors = form_errors(response)
-    assert list(errors) == ["mem_reservation"]
+    assert list(errors) == ["memory_reservation"]
     assert (
         '"PARENT" has 4096 MB unreserved memory, the operation needs 4097 MB'
-        in errors["mem_reservation"]
+        in errors["memory_reservation"]
     )
     assert database_state() == before
 
@@ -104,14 +104,16 @@ def test_invalid_pool_values_show_on_their_field(admin_client, lab):
     before = database_state()
 
     limit = form_errors(
-        admin_client.post(POOLS + "add/", pool_form(lab, mem_reservation=2048, mem_limit=1024))
+        admin_client.post(
+            POOLS + "add/", pool_form(lab, memory_reservation=2048, memory_limit=1024)
+        )
     )
     custom = form_errors(
         admin_client.post(POOLS + "add/", pool_form(lab, cpu_shares_level="custom", cpu_shares=0))
     )
     negative = form_errors(admin_client.post(POOLS + "add/", pool_form(lab, cpu_reservation=-5)))
 
-    assert list(limit) == ["mem_limit"] and "at least the reservation" in limit["mem_limit"]
+    assert list(limit) == ["memory_limit"] and "at least the reservation" in limit["memory_limit"]
     assert list(custom) == ["cpu_shares"]
     assert list(negative) == ["cpu_reservation"]
     assert database_state() == before
@@ -121,28 +123,30 @@ def test_a_pool_change_that_does_not_fit_shows_on_the_field_and_writes_nothing(a
     pool = lab.pool("P", memory=fixed(4096))
     lab.vm("v", "P", on=True, memory=reserve(3072))
     before = database_state()
-    data = pool_form(lab, name="P", mem_reservation=3071, mem_expandable=None, host=None)
+    data = pool_form(lab, name="P", memory_reservation=3071, memory_expandable=None, host=None)
 
     errors = form_errors(admin_client.post(POOLS + f"{pool.pk}/change/", data))
 
-    assert list(errors) == ["mem_reservation"]
-    assert "children already reserve 3072 MB" in errors["mem_reservation"]
+    assert list(errors) == ["memory_reservation"]
+    assert "children already reserve 3072 MB" in errors["memory_reservation"]
     assert database_state() == before
-    response = admin_client.post(POOLS + f"{pool.pk}/change/", {**data, "mem_reservation": 3072})
+    response = admin_client.post(POOLS + f"{pool.pk}/change/", {**data, "memory_reservation": 3072})
     assert response.status_code == 302
-    assert ResourcePool.objects.get(pk=pool.pk).mem_reservation == 3072
+    assert ResourcePool.objects.get(pk=pool.pk).memory_reservation == 3072
 
 
 def test_moving_a_pool_in_the_admin_is_admission_controlled(admin_client, lab):
     pool = lab.pool("MOVER", memory=fixed(2048))
     small = lab.pool("SMALL", memory=fixed(2047))
     before = database_state()
-    data = pool_form(lab, small, name="MOVER", mem_reservation=2048, mem_expandable=None, host=None)
+    data = pool_form(
+        lab, small, name="MOVER", memory_reservation=2048, memory_expandable=None, host=None
+    )
 
     errors = form_errors(admin_client.post(POOLS + f"{pool.pk}/change/", data))
 
-    assert list(errors) == ["mem_reservation"]
-    assert '"SMALL" has 2047 MB unreserved memory' in errors["mem_reservation"]
+    assert list(errors) == ["memory_reservation"]
+    assert '"SMALL" has 2047 MB unreserved memory' in errors["memory_reservation"]
     assert database_state() == before
 
 
@@ -185,7 +189,7 @@ def test_the_root_pool_cannot_be_deleted_or_edited(admin_client, lab):
     assert page.status_code == 200
     assert not [name for name in page.context["adminform"].form.fields]  # every field read-only
     response = admin_client.post(
-        POOLS + f"{root.pk}/change/", {"name": "Mine", "mem_reservation": 1}
+        POOLS + f"{root.pk}/change/", {"name": "Mine", "memory_reservation": 1}
     )
     assert response.status_code == 200
     assert "root resource pool" in " ".join(response.context["adminform"].form.non_field_errors())
@@ -245,15 +249,16 @@ def test_a_vm_form_with_a_reservation_above_its_memory_shows_the_error_on_that_f
     before = database_state()
 
     errors = form_errors(
-        admin_client.post(VMS + "add/", vm_form(lab, memory_mb=2048, mem_reservation=2049))
+        admin_client.post(VMS + "add/", vm_form(lab, memory_mb=2048, memory_reservation=2049))
     )
 
-    assert list(errors) == ["mem_reservation"]
-    assert "cannot exceed the configured memory (2048 MB)" in errors["mem_reservation"]
+    assert list(errors) == ["memory_reservation"]
+    assert "cannot exceed the configured memory (2048 MB)" in errors["memory_reservation"]
     assert database_state() == before
-    response = admin_client.post(VMS + "add/", vm_form(lab, memory_mb=2048, mem_reservation=2048))
+    data = vm_form(lab, memory_mb=2048, memory_reservation=2048)
+    response = admin_client.post(VMS + "add/", data)
     assert response.status_code == 302
-    assert VirtualMachine.objects.get(name="new-vm").mem_reservation == 2048
+    assert VirtualMachine.objects.get(name="new-vm").memory_reservation == 2048
 
 
 def test_a_running_vms_reservation_is_readmitted_by_the_vm_form(admin_client, lab):
@@ -266,16 +271,16 @@ def test_a_running_vms_reservation_is_readmitted_by_the_vm_form(admin_client, la
         name="v",
         memory_mb=4096,
         vcpus=1,
-        mem_reservation=2049,
+        memory_reservation=2049,
     )
     del data["host"]
 
     errors = form_errors(admin_client.post(VMS + f"{vm.pk}/change/", data))
 
-    assert list(errors) == ["mem_reservation"]
+    assert list(errors) == ["memory_reservation"]
     assert (
         '"P" has 1024 MB unreserved memory, the operation needs 1025 MB'
-        in errors["mem_reservation"]
+        in errors["memory_reservation"]
     )
     assert database_state() == before
 
@@ -284,13 +289,18 @@ def test_a_running_vms_reservation_is_readmitted_by_the_vm_form(admin_client, la
 def test_a_vm_moved_and_given_a_bigger_reservation_is_judged_in_its_new_pool(
     admin_client, lab, reservation, admitted
 ):
-    """The form previews what saving does: the move, then the new allocation, in the new pool."""
+    """The form checks what saving does: the move, then the new allocation, in the new pool."""
     lab.pool("SMALL", memory=fixed(1024))
     roomy = lab.pool("ROOMY", memory=fixed(4096))
     vm = lab.vm("v", "SMALL", on=True, memory=reserve(1024), memory_mb=8192)
     before = database_state()
     data = vm_form(
-        lab, resource_pool=roomy.pk, name="v", memory_mb=8192, vcpus=1, mem_reservation=reservation
+        lab,
+        resource_pool=roomy.pk,
+        name="v",
+        memory_mb=8192,
+        vcpus=1,
+        memory_reservation=reservation,
     )
     del data["host"]
 
@@ -299,17 +309,17 @@ def test_a_vm_moved_and_given_a_bigger_reservation_is_judged_in_its_new_pool(
     if admitted:
         assert response.status_code == 302, form_errors(response)
         moved = VirtualMachine.objects.get(pk=vm.pk)
-        assert (moved.resource_pool_id, moved.mem_reservation, moved.power_state) == (
+        assert (moved.resource_pool_id, moved.memory_reservation, moved.power_state) == (
             roomy.pk,
             4096,
             PowerState.POWERED_ON,
         )
         return
     errors = form_errors(response)
-    assert list(errors) == ["mem_reservation"]
+    assert list(errors) == ["memory_reservation"]
     assert (
         '"ROOMY" has 3072 MB unreserved memory, the operation needs 3073 MB'
-        in errors["mem_reservation"]
+        in errors["memory_reservation"]
     )
     assert database_state() == before
 
@@ -323,7 +333,7 @@ def test_a_pool_moved_and_given_a_bigger_reservation_is_judged_in_its_new_parent
     pool = lab.pool("P", "SMALL", memory=fixed(1024))
     before = database_state()
     data = pool_form(
-        lab, roomy, name="P", mem_reservation=reservation, mem_expandable=None, host=None
+        lab, roomy, name="P", memory_reservation=reservation, memory_expandable=None, host=None
     )
 
     response = admin_client.post(POOLS + f"{pool.pk}/change/", data)
@@ -331,14 +341,14 @@ def test_a_pool_moved_and_given_a_bigger_reservation_is_judged_in_its_new_parent
     if admitted:
         assert response.status_code == 302, form_errors(response)
         moved = ResourcePool.objects.get(pk=pool.pk)
-        assert (moved.parent_id, moved.mem_reservation) == (roomy.pk, 4096)
+        assert (moved.parent_id, moved.memory_reservation) == (roomy.pk, 4096)
         assert lab.usage("SMALL")["reservationUsed"] == 0
         return
     errors = form_errors(response)
-    assert list(errors) == ["mem_reservation"]
+    assert list(errors) == ["memory_reservation"]
     assert (
         '"ROOMY" has 3072 MB unreserved memory, the operation needs 3073 MB'
-        in errors["mem_reservation"]
+        in errors["memory_reservation"]
     )
     assert database_state() == before
     assert small.children.get() == pool

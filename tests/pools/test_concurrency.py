@@ -86,7 +86,7 @@ def test_raising_sibling_reservations_while_vms_power_on_never_overcommits_the_p
     refusals = [o for o in outcomes if isinstance(o, Exception)]
     assert all(isinstance(o, AdmissionDenied) for o in refusals), refusals
     running = VirtualMachine.objects.filter(power_state=PowerState.POWERED_ON).count()
-    raised = sum(fresh(pool).mem_reservation == 1024 for pool in siblings)
+    raised = sum(fresh(pool).memory_reservation == 1024 for pool in siblings)
     assert running + raised == 8  # every success took 1024 MB of 8192, and the pool was filled
     assert len(refusals) == len(calls) - 8
     assert lab.usage("PARENT")["reservationUsed"] == 8192

@@ -8,6 +8,7 @@ back from the database (rows, and `services.runtime`). A refusal must write noth
 import pytest
 from django.core.exceptions import ValidationError
 
+from hostsim import guest_operations
 from hostsim.models import PowerState
 from pools import services
 from pools.admission import Allocation
@@ -50,7 +51,7 @@ def test_the_root_pool_reserves_what_the_host_can_give_to_vms(lab):
     root = lab.root
     assert services.capacity_for_vms(lab.host) == {"cpu": HOST_CPU_MHZ, "memory": ROOT_MEMORY_MB}
     assert (root.name, root.parent_id, root.is_root) == ("Resources", None, True)
-    assert (root.mem_reservation, root.mem_limit, root.mem_expandable) == (
+    assert (root.memory_reservation, root.memory_limit, root.memory_expandable) == (
         ROOT_MEMORY_MB,
         ROOT_MEMORY_MB,
         False,
@@ -72,7 +73,7 @@ def test_the_root_pool_follows_the_hosts_capacity(lab):
     # 32768 - (24 + 8 MB for each of 32 GB)
     assert services.capacity_for_vms(host) == {"cpu": 30000, "memory": 32488}
     root = lab.root
-    assert (root.mem_reservation, root.mem_limit, root.cpu_reservation, root.cpu_limit) == (
+    assert (root.memory_reservation, root.memory_limit, root.cpu_reservation, root.cpu_limit) == (
         32488,
         32488,
         30000,
@@ -90,7 +91,7 @@ def test_a_host_cannot_shrink_below_what_its_pools_reserve(lab, memory_mb, admit
 
     if admitted:
         services.update_host(lab.host, memory_mb=memory_mb)
-        assert lab.root.mem_reservation == 12168
+        assert lab.root.memory_reservation == 12168
         assert runtime_of(lab)["unreservedForVm"] == 0
         return
     with pytest.raises(AdmissionDenied) as refused:
@@ -145,7 +146,7 @@ def test_a_new_pool_gets_vspheres_defaults(lab):
     pool = lab.pool("New")
 
     assert (pool.parent_id, pool.host_id) == (lab.root.pk, lab.host.pk)
-    for prefix, shares in (("cpu", 4000), ("mem", 163840)):  # a 4-vCPU, 16 GB VM at normal
+    for prefix, shares in (("cpu", 4000), ("memory", 163840)):  # a 4-vCPU, 16 GB VM at normal
         assert getattr(pool, f"{prefix}_reservation") == 0
         assert getattr(pool, f"{prefix}_limit") == -1
         assert getattr(pool, f"{prefix}_expandable") is True
@@ -215,10 +216,10 @@ def test_a_pool_under_a_limited_pool_cannot_reserve_past_the_limit(lab):
 def test_invalid_pool_values_are_refused_on_their_fields(lab):
     before = database_state()
     cases = [
-        ({"memory": expandable(2048, limit=1024)}, "BAD", {"memory.limit"}),
-        ({"cpu": expandable(-1)}, "BAD", {"cpu.reservation"}),
-        ({"cpu": Allocation(shares_level="custom", shares=0)}, "BAD", {"cpu.shares"}),
-        ({"memory": Allocation(shares_level="huge")}, "BAD", {"memory.shares_level"}),
+        ({"memory": expandable(2048, limit=1024)}, "BAD", {"memory_limit"}),
+        ({"cpu": expandable(-1)}, "BAD", {"cpu_reservation"}),
+        ({"cpu": Allocation(shares_level="custom", shares=0)}, "BAD", {"cpu_shares"}),
+        ({"memory": Allocation(shares_level="huge")}, "BAD", {"memory_shares_level"}),
         ({}, "   ", {"name"}),
         ({}, "x" * 81, {"name"}),
     ]
@@ -405,7 +406,7 @@ def test_a_running_vms_reservation_can_grow_only_into_free_room(lab, new_reserva
 
     if admitted:
         vm = services.reconfigure_vm(vm, memory=reserve(new_reservation))
-        assert vm.mem_reservation == 4096
+        assert vm.memory_reservation == 4096
         assert runtime_of(lab, "P") == figures(4096, 4096, 0, ROOT_MEMORY_MB)
         assert vm.config_version == before["vms"][0]["config_version"] + 1
         return
@@ -418,7 +419,7 @@ def test_a_running_vms_reservation_can_grow_only_into_free_room(lab, new_reserva
 def test_a_powered_off_vm_may_reserve_more_than_is_free(lab):
     lab.pool("P", memory=fixed(1024))
     vm = services.reconfigure_vm(lab.vm("v", "P", memory_mb=8192), memory=reserve(8192))
-    assert vm.mem_reservation == 8192
+    assert vm.memory_reservation == 8192
     assert runtime_of(lab, "P") == figures(0, 0, 1024, ROOT_MEMORY_MB)
 
 
@@ -441,17 +442,17 @@ def test_a_vm_cannot_reserve_more_memory_than_it_is_configured_with(lab):
     before = database_state()
     with pytest.raises(InvalidOperation) as refused:
         lab.vm("v", memory_mb=2048, memory=reserve(2049))
-    assert set(refused.value.fields) == {"memory.reservation"}
+    assert set(refused.value.fields) == {"memory_reservation"}
     assert database_state() == before
 
     vm = lab.vm("v", memory_mb=2048, memory=reserve(2048))
     before = database_state()
     with pytest.raises(InvalidOperation) as refused:
         services.reconfigure_vm(vm, memory_mb=2047)
-    assert set(refused.value.fields) == {"memory.reservation"}
+    assert set(refused.value.fields) == {"memory_reservation"}
     with pytest.raises(InvalidOperation) as refused:
         services.reconfigure_vm(vm, memory=reserve(2048, limit=2047))
-    assert set(refused.value.fields) == {"memory.limit"}
+    assert set(refused.value.fields) == {"memory_limit"}
     assert database_state() == before
 
 
@@ -481,7 +482,7 @@ def test_vm_settings_are_validated_and_names_are_unique_per_host(lab):
         "long": {"name"},
         "memory": {"memory_mb"},
         "os": {"guest_os"},
-        "pool": {"resourcePool"},
+        "pool": {"resource_pool"},
     }
     with pytest.raises(InvalidOperation, match="Unknown VM settings: colour"):
         lab.vm("v", colour="red")
@@ -524,7 +525,7 @@ def test_every_operation_on_an_object_deleted_meanwhile_is_refused_as_not_found(
         "power off": lambda: services.power_off(vm),
         "reconfigure": lambda: services.reconfigure_vm(vm, workload="batch"),
         "delete vm": lambda: services.delete_vm(vm),
-        "guest": lambda: services.request_guest_operation(vm, "allocate", 1),
+        "guest": lambda: guest_operations.request_guest_operation(vm, "allocate", 1),
     }
     for name, attempt in attempts.items():
         with pytest.raises(ManagedObjectNotFound, match="no longer exists"):
@@ -554,7 +555,7 @@ def test_a_pool_limit_cannot_go_below_what_its_children_reserve(lab, limit, admi
 
     if admitted:
         pool = services.update_pool(lab.get_pool("P"), memory=expandable(0, limit=limit))
-        assert pool.mem_limit == 2048
+        assert pool.memory_limit == 2048
         assert runtime_of(lab, "P") == figures(2048, 2048, 0, 2048)
         return
     with pytest.raises(AdmissionDenied) as refused:
@@ -620,7 +621,7 @@ def test_raising_a_pool_reservation_asks_the_parent_only_for_the_growth(lab, res
 def test_renaming_a_pool_keeps_its_allocation(lab):
     pool = lab.pool("P", memory=fixed(1024))
     renamed = services.update_pool(pool, name="Q")
-    assert (fresh(renamed).name, fresh(renamed).mem_reservation, fresh(renamed).mem_expandable) == (
+    assert (fresh(renamed).name, fresh(renamed).memory_reservation, fresh(renamed).memory_expandable) == (
         "Q",
         1024,
         False,
@@ -809,7 +810,7 @@ def test_share_values_follow_vspheres_table(lab):
             cpu=Allocation(shares_level=level),
             memory=Allocation(shares_level=level),
         )
-        assert (pool.cpu_shares, pool.mem_shares) == (cpu, memory)
+        assert (pool.cpu_shares, pool.memory_shares) == (cpu, memory)
     for level, per_vcpu, per_mb in (("low", 500, 5), ("normal", 1000, 10), ("high", 2000, 20)):
         vm = lab.vm(
             f"vm-{level}",
@@ -818,18 +819,18 @@ def test_share_values_follow_vspheres_table(lab):
             cpu=reserve(0, shares_level=level),
             memory=reserve(0, shares_level=level),
         )
-        assert (vm.cpu_shares, vm.mem_shares) == (2 * per_vcpu, 3000 * per_mb)
+        assert (vm.cpu_shares, vm.memory_shares) == (2 * per_vcpu, 3000 * per_mb)
     custom = lab.vm("custom", cpu=reserve(0, shares_level="custom", shares=1234))
     assert (custom.cpu_shares_level, custom.cpu_shares) == ("custom", 1234)
 
 
 def test_vm_shares_follow_its_size_when_it_is_resized(lab):
     vm = lab.vm("v", memory_mb=2048, vcpus=1, memory=reserve(0, shares_level="high"))
-    assert (vm.cpu_shares, vm.mem_shares) == (1000, 40960)
+    assert (vm.cpu_shares, vm.memory_shares) == (1000, 40960)
 
     vm = services.reconfigure_vm(vm, memory_mb=4096, vcpus=4)
 
-    assert (vm.cpu_shares, vm.mem_shares) == (4000, 81920)
+    assert (vm.cpu_shares, vm.memory_shares) == (4000, 81920)
 
 
 def test_a_moved_vm_keeps_its_allocation_and_its_share_percentage_follows_its_new_siblings(lab):
@@ -846,15 +847,15 @@ def test_a_moved_vm_keeps_its_allocation_and_its_share_percentage_follows_its_ne
 
     after = lab.get_vm("mover")
     kept = (
-        "mem_reservation",
-        "mem_limit",
-        "mem_shares_level",
-        "mem_shares",
+        "memory_reservation",
+        "memory_limit",
+        "memory_shares_level",
+        "memory_shares",
         "cpu_shares",
         "power_state",
     )
     assert [getattr(after, name) for name in kept] == [getattr(before, name) for name in kept]
-    assert after.mem_shares == 40960
+    assert after.memory_shares == 40960
     assert percentages(lab, None, "memory") == {"A": 33.33, "B": 66.67}
     assert percentages(lab, "A", "memory") == {"neighbour": 75.0, "mover": 25.0}  # 122880 : 40960
     assert runtime_of(lab, "A") == figures(1024, 1024, ROOT_MEMORY_MB - 1024, ROOT_MEMORY_MB)

@@ -385,3 +385,34 @@ def test_destroying_a_running_vm_ends_its_task_in_invalid_power_state(sdk, inven
     assert info.state == "error" and isinstance(info.error, vim.fault.InvalidPowerState)
     assert (info.error.existingState, info.error.requestedState) == ("poweredOn", "poweredOff")
     vm.refresh_from_db()  # still there
+
+
+def test_an_invalid_allocation_names_the_specs_property(sdk, inventory):
+    """InvalidArgument.invalidProperty names what the client sent (ResourceConfigSpec's
+    memoryAllocation.limit), not the lab's model field."""
+    host, root, vm = inventory
+    sdk.login("admin")
+    spec = vim.ResourceConfigSpec(cpuAllocation=vim.ResourceAllocationInfo(),
+                                  memoryAllocation=vim.ResourceAllocationInfo(reservation=512, limit=256))
+    fault = sdk.call(vim.ResourcePool(f"resgroup-{root.pk}"), "CreateResourcePool", "mine", spec)
+    assert isinstance(fault, vmodl.fault.InvalidArgument), fault
+    assert fault.invalidProperty.startswith("memoryAllocation."), fault.invalidProperty
+    assert not root.children.exists()
+
+
+def test_a_view_of_a_host_holds_its_virtual_machines(sdk, inventory):
+    """CreateContainerView's table: a HostSystem container provides HostSystem.vm, so
+    "the VMs on this host" (what vmware_exporter and govc ls -t ask) is one view."""
+    host, root, vm = inventory
+    other = services.create_host(name="esx-other", memory_mb=8192, cpu_mhz=20000)
+    services.create_vm(other, name="vm-elsewhere", memory_mb=256)
+    sdk.login("admin")
+    names = {}
+    for recursive in (False, True):
+        view = sdk.call(vim.view.ViewManager("ViewManager"), "CreateContainerView",
+                        vim.HostSystem(f"host-{host.pk}"), [vim.VirtualMachine], recursive)
+        spec = PC.FilterSpec(objectSet=[PC.ObjectSpec(obj=view)],
+                             propSet=[PC.PropertySpec(type=vim.view.ContainerView, pathSet=["view"])])
+        result = sdk.call(PC("propertyCollector"), "RetrievePropertiesEx", [spec], PC.RetrieveOptions())
+        names[recursive] = [mo._moId for mo in result.objects[0].propSet[0].val]
+    assert names[False] == names[True] == [f"vm-{vm.pk}"]

@@ -1,4 +1,4 @@
-"""manage.py bench engine | live | advance | sdk: print benchmark figures as JSON."""
+"""manage.py bench engine | live | advance | sdk | sharing: print benchmark figures as JSON."""
 
 import json
 
@@ -9,12 +9,13 @@ class Command(BaseCommand):
     help = (
         "Run a benchmark and print its figures as JSON: 'engine' (the simulation), 'live' "
         "(websockets and pollers against a running lab), 'advance' (a simulated day of a demo "
-        "host) or 'sdk' (a pyVmomi client against a running lab's /sdk)."
+        "host), 'sdk' (a pyVmomi client against a running lab's /sdk) or 'sharing' (page sharing "
+        "against the published results)."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("which", choices=["engine", "live", "advance", "sdk"])
-        parser.add_argument("--quick", action="store_true", help="engine: a small host; advance: a simulated hour (smoke runs)")
+        parser.add_argument("which", choices=["engine", "live", "advance", "sdk", "sharing"])
+        parser.add_argument("--quick", action="store_true", help="engine: a small host; advance: a simulated hour; sharing: fewer, shorter runs (smoke runs)")
         parser.add_argument(
             "--url", default="http://127.0.0.1:8000", help="live, sdk: the running lab"
         )
@@ -36,6 +37,10 @@ class Command(BaseCommand):
             from dashboard.advance_benchmark import DAY_S, run_advance_benchmark
 
             result = run_advance_benchmark(3600 if options["quick"] else DAY_S)
+        elif which == "sharing":
+            from hostsim.sharing_benchmark import run_sharing_benchmark
+
+            result = run_sharing_benchmark(quick=options["quick"])
         elif which == "engine":
             from hostsim.benchmarks import run_engine_benchmark
 

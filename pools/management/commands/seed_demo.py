@@ -19,7 +19,9 @@ from pools.models import ResourcePool
 
 HOSTS = [
     {"name": "esxi-01.lab.local", "memory_mb": 16384, "cpu_mhz": 8 * 2400, "hardware_mmu": True,
-     "advanced_settings": {"Mem.ShareScanTime": 10, "Mem.ShareForceSalting": 0}, "seed": 1},
+     # Large pages off, as an admin favouring TPS on an EPT host sets it: sharing shows at once.
+     "advanced_settings": {"Mem.ShareScanTime": 10, "Mem.ShareForceSalting": 0, "Mem.AllocGuestLargePage": 0},
+     "seed": 1},
     {"name": "esxi-02.lab.local", "memory_mb": 12288, "cpu_mhz": 4 * 2000, "hardware_mmu": False,
      "advanced_settings": {"Mem.ShareScanTime": 10, "Mem.ShareForceSalting": 2}, "seed": 2},
     {"name": "esxi-03.lab.local", "memory_mb": 8192, "cpu_mhz": 4 * 2400, "hardware_mmu": True,

@@ -34,8 +34,8 @@ def test_the_inventory_reports_vms_their_config_and_power_state(lab):
 
 
 def test_the_presets_are_the_ones_the_lab_offers():
-    assert set(GUEST_OS_NAMES) == {"linux", "windows"}
-    assert set(WORKLOAD_NAMES) == {"idle", "webserver", "database", "batch", "toucher"}
+    assert set(GUEST_OS_NAMES) == {"linux", "windows", "rhel9", "ubuntu2204", "win2019", "win2022"}
+    assert set(WORKLOAD_NAMES) == {"idle", "webserver", "database", "batch", "spec", "toucher"}
 
 
 def test_settings_default_like_esxi_and_change_by_their_dotted_names():
@@ -51,6 +51,7 @@ def test_settings_default_like_esxi_and_change_by_their_dotted_names():
         "Mem.MemZipEnable": 1,
         "Mem.MemZipMaxPct": 10,
         "Mem.BalancePeriod": 15,
+        "Mem.AllocGuestLargePage": 1,
     }
     sim.set_settings(**{"Mem.ShareScanTime": 30, "Mem.ShareForceSalting": 0})
     assert sim.settings["Mem.ShareScanTime"] == 30 and sim.settings["Mem.ShareForceSalting"] == 0

@@ -324,8 +324,8 @@ def test_a_growing_database_makes_the_others_balloon_and_they_deflate_once_it_is
     sim = make_host(memory_mb=2048)
     quiet = add_vm(sim, "quiet", memory_mb=1024, workload="toucher")
     boot(sim)
-    _unique(sim, quiet, 700)
-    sim.guest_free(quiet, 700)  # free in the guest, still backed: the balloon's first pick
+    _unique(sim, quiet, 800)
+    sim.guest_free(quiet, 800)  # free in the guest, still backed: the balloon's first pick
     database = add_vm(sim, "database", memory_mb=2048, workload="database")
     states = set()
     for _ in range(15):

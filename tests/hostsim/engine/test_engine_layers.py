@@ -71,6 +71,7 @@ def test_the_toucher_touches_a_large_reservation_over_several_steps():
 
 def test_freeing_leaves_the_frames_mapped(toucher):
     sim, vm = toucher
+    sim.set_settings(**{"Mem.AllocGuestLargePage": 0})  # the map's "guest_free", not "large"
     sim.guest_allocate(vm, 64)
     before = _counters(sim, vm)
     free_before = sim.memory_map(vm)["totals"]["guest_free"]
@@ -132,7 +133,7 @@ def test_the_batch_job_reserves_its_area_first_and_frees_it_when_done():
     vm = add_vm(sim, memory_mb=256, vcpus=1, workload="batch")
     boot(sim, 40)
     virtual = []
-    for _ in range(40):
+    for _ in range(100):  # a cycle: 3 passes over the area at a 256 MB VM's rate, about 6 minutes
         sim.step(5)
         virtual.append(_counters(sim, vm)["lab.guest.virtual"])
     area = int(0.45 * 256 * 256) * 4
@@ -174,6 +175,7 @@ def test_syncs_follow_page_table_updates(toucher):
 
 def test_a_nested_walk_takes_24_references_and_a_shadow_walk_4(toucher):
     sim, vm = toucher
+    sim.set_settings(**{"Mem.AllocGuestLargePage": 0})  # 4 KB pages: 19 with large pages
     assert _counters(sim, vm)["lab.tlb.walkrefs"] == 24
     sim.set_vm(vm, mmu="software")
     assert _counters(sim, vm)["lab.tlb.walkrefs"] == 4
@@ -297,7 +299,7 @@ def test_a_traced_page_is_backed_by_the_frame_its_pmap_entry_names():
 
 
 def test_pages_sharing_a_frame_are_listed_with_it():
-    sim = make_host(memory_mb=2048, Mem_ShareForceSalting=0)
+    sim = make_host(memory_mb=2048, Mem_ShareForceSalting=0, Mem_AllocGuestLargePage=0)
     a = add_vm(sim, "a", memory_mb=256, workload="webserver")
     add_vm(sim, "b", memory_mb=256, workload="webserver")
     sim.step(120)
@@ -374,7 +376,7 @@ def test_processes_and_page_tables_survive_a_snapshot():
 def test_an_older_snapshot_is_refused_with_a_clear_message():
     from hostsim.engine.snapshot import pack
 
-    with pytest.raises(EngineError, match="version 2 cannot be restored: this engine reads version 3"):
+    with pytest.raises(EngineError, match="version 2 cannot be restored: this engine reads version 4"):
         HostSim.restore(pack({"version": 2}))
 
 

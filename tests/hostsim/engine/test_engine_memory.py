@@ -69,6 +69,7 @@ def test_windows_is_fully_granted_after_boot_and_linux_is_not(host):
 
 
 def test_a_windows_guest_boot_leaves_mostly_zero_pages_that_sharing_collapses(host):
+    host.set_settings(**{"Mem.AllocGuestLargePage": 0})  # 4 KB pages, shareable at once
     vm = add_vm(host, memory_mb=256, guest_os="windows")
     boot(host)
     host.share_scan_full()

@@ -1,9 +1,21 @@
 """Transparent page sharing: what gets shared with what, how fast, and what breaks it."""
 
+import engine_testkit
 import pytest
-from engine_testkit import MB, add_vm, assert_counter_invariants, boot, make_host
+from engine_testkit import MB, add_vm, assert_counter_invariants, boot
 
 from hostsim.engine import EngineError
+
+
+# These tests are about page sharing itself: their hosts back guest memory with 4 KB pages only
+# (large pages, which are never shared, are test_engine_large_pages' subject).
+def make_host(**options):
+    return engine_testkit.make_host(Mem_AllocGuestLargePage=0, **options)
+
+
+@pytest.fixture
+def host():
+    return make_host()
 
 
 def _host_saving_per_vm(vms: int) -> float:

@@ -19,7 +19,9 @@ VAR_DIR = Path(env_str("VMEMLAB_VAR_DIR", str(BASE_DIR / "var")))
 
 ENVIRONMENT = env_str("VMEMLAB_ENV", "development")
 if ENVIRONMENT not in {"development", "production"}:
-    raise ImproperlyConfigured(f"VMEMLAB_ENV must be 'development' or 'production', not {ENVIRONMENT!r}.")
+    raise ImproperlyConfigured(
+        f"VMEMLAB_ENV must be 'development' or 'production', not {ENVIRONMENT!r}."
+    )
 PRODUCTION = ENVIRONMENT == "production"
 
 if PRODUCTION:
@@ -29,7 +31,9 @@ if PRODUCTION:
         if not env_str(name).strip()
     ]
     if missing:
-        raise ImproperlyConfigured(f"Production settings need {', '.join(missing)} in the environment.")
+        raise ImproperlyConfigured(
+            f"Production settings need {', '.join(missing)} in the environment."
+        )
 
 
 def _local_secret_key() -> str:
@@ -224,7 +228,9 @@ STATICFILES_FINDERS = [
 WHITENOISE_USE_FINDERS = not PRODUCTION
 WHITENOISE_AUTOREFRESH = not PRODUCTION
 if not PRODUCTION:
-    STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # collectstatic fills it; WhiteNoise wants it there
+    STATIC_ROOT.mkdir(
+        parents=True, exist_ok=True
+    )  # collectstatic fills it; WhiteNoise wants it there
 
 # Celery: Redis as broker; the beat schedule lives in config/celery.py.
 CELERY_BROKER_URL = REDIS_URL
@@ -302,7 +308,9 @@ if PRODUCTION:
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-    raise ImproperlyConfigured(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}.")
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}."
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

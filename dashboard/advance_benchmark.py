@@ -40,8 +40,14 @@ def _demo_host_copy(seconds: int) -> Host:
             reservation=reservation, limit=limit, shares_level=shares_level, expandable=False
         )
         vm = services.create_vm(
-            host, name=name, guest_os=guest_os, workload=workload, memory_mb=memory_mb,
-            vcpus=vcpus, memory=allocation, **extra,
+            host,
+            name=name,
+            guest_os=guest_os,
+            workload=workload,
+            memory_mb=memory_mb,
+            vcpus=vcpus,
+            memory=allocation,
+            **extra,
         )
         services.power_on(vm)
     return host
@@ -49,8 +55,11 @@ def _demo_host_copy(seconds: int) -> Host:
 
 def _engine_only(host: Host, ticks: int) -> float:
     sim = HostSim(
-        host.memory_mb, host.cpu_mhz, hardware_mmu=host.hardware_mmu,
-        settings=host.advanced_settings, seed=host.seed,
+        host.memory_mb,
+        host.cpu_mhz,
+        hardware_mmu=host.hardware_mmu,
+        settings=host.advanced_settings,
+        seed=host.seed,
     )
     engine_ids = []
     for vm in host.vms.order_by("pk"):

@@ -77,9 +77,7 @@ class PerfConsumer(ReadOnlyFeedConsumer):
     async def connect(self):
         route = self.scope["url_route"]["kwargs"]
         kind, raw_id = route.get("kind"), route.get("pk")
-        access = await database_sync_to_async(check_access)(
-            self.scope.get("user"), kind, raw_id
-        )
+        access = await database_sync_to_async(check_access)(self.scope.get("user"), kind, raw_id)
         if not access.allowed:
             await self.refuse(access.verdict)
             return

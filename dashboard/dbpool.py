@@ -53,9 +53,7 @@ class DatabaseAdmissionMiddleware:
             self.slots = None
             self.timeout = None
         else:
-            self.slots = threading.BoundedSemaphore(
-                max(1, pool["max_size"] - LIVE_FEED_RESERVE)
-            )
+            self.slots = threading.BoundedSemaphore(max(1, pool["max_size"] - LIVE_FEED_RESERVE))
             self.timeout = pool["timeout"]
 
     def __call__(self, request):

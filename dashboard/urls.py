@@ -16,7 +16,17 @@ urlpatterns = [
     path("vms/<int:pk>/", pages.vm_summary, name="vm"),
     path("vms/<int:pk>/performance/", pages.vm_performance, name="vm-performance"),
     path("vms/<int:pk>/memory-map/", memory_maps.vm_memory_map, name="vm-memory-map"),
-    path("vms/<int:pk>/memory-map/data/", memory_maps.memory_map_data, {"kind": "vm"}, name="vm-memory-map-data"),
+    path(
+        "vms/<int:pk>/memory-map/data/",
+        memory_maps.memory_map_data,
+        {"kind": "vm"},
+        name="vm-memory-map-data",
+    ),
     path("hosts/<int:pk>/memory-map/", memory_maps.host_memory_map, name="host-memory-map"),
-    path("hosts/<int:pk>/memory-map/data/", memory_maps.memory_map_data, {"kind": "host"}, name="host-memory-map-data"),
+    path(
+        "hosts/<int:pk>/memory-map/data/",
+        memory_maps.memory_map_data,
+        {"kind": "host"},
+        name="host-memory-map-data",
+    ),
 ]

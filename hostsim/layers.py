@@ -107,7 +107,9 @@ def vm_layers(sim, engine_id: int, to_db: dict[int, int]) -> dict:
         lanes["this"].append(counts.get(this, 0))
         lanes["others"].append(vms - counts.get(this, 0))
         lanes["shared"].append(counts.get("shared", 0))
-        lanes["host"].append(counts.get("vmkernel", 0) + counts.get("overhead", 0) + counts.get("compression", 0))
+        lanes["host"].append(
+            counts.get("vmkernel", 0) + counts.get("overhead", 0) + counts.get("compression", 0)
+        )
         lanes["free"].append(counts.get("free", 0))
     return {
         "machine": {
@@ -122,7 +124,9 @@ def vm_layers(sim, engine_id: int, to_db: dict[int, int]) -> dict:
         "trace": traced,
         "processes": sim.processes(engine_id),
         "mmu": sim.mmu(engine_id),
-        "counters": {name: value for name, value in counters.items() if name.startswith(("mem.", "lab."))},
+        "counters": {
+            name: value for name, value in counters.items() if name.startswith(("mem.", "lab."))
+        },
     }
 
 

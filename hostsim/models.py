@@ -27,6 +27,7 @@ no_control_characters = RegexValidator(
     r"[\x00-\x1f\x7f]", "Names cannot contain control characters.", inverse_match=True
 )
 
+
 def validate_advanced_settings(value) -> None:
     """The engine owns the Mem.* advanced settings (names, defaults, ranges); ask it."""
     if not isinstance(value, dict):
@@ -63,13 +64,17 @@ class ResourceAllocation(models.Model):
     """
 
     cpu_reservation = models.PositiveIntegerField("CPU reservation (MHz)", default=0)
-    cpu_limit = models.IntegerField("CPU limit (MHz)", default=-1, validators=[MinValueValidator(-1)])
+    cpu_limit = models.IntegerField(
+        "CPU limit (MHz)", default=-1, validators=[MinValueValidator(-1)]
+    )
     cpu_shares_level = models.CharField(
         "CPU shares", max_length=8, choices=SharesLevel.choices, default=SharesLevel.NORMAL
     )
     cpu_shares = models.PositiveIntegerField("CPU shares value", default=0)
     memory_reservation = models.PositiveIntegerField("Memory reservation (MB)", default=0)
-    memory_limit = models.IntegerField("Memory limit (MB)", default=-1, validators=[MinValueValidator(-1)])
+    memory_limit = models.IntegerField(
+        "Memory limit (MB)", default=-1, validators=[MinValueValidator(-1)]
+    )
     memory_shares_level = models.CharField(
         "Memory shares", max_length=8, choices=SharesLevel.choices, default=SharesLevel.NORMAL
     )
@@ -84,10 +89,14 @@ class Host(models.Model):
         max_length=NAME_MAX_LENGTH, unique=True, validators=[name_validator, no_control_characters]
     )
     memory_mb = models.PositiveIntegerField(
-        "Memory (MB)", validators=_range(HOST_MIN_MB, MAX_HOST_MB), help_text="Installed machine memory."
+        "Memory (MB)",
+        validators=_range(HOST_MIN_MB, MAX_HOST_MB),
+        help_text="Installed machine memory.",
     )
     cpu_mhz = models.PositiveIntegerField(
-        "CPU (MHz)", validators=_range(*HOST_CPU_MHZ_RANGE), help_text="Total CPU capacity: cores x clock."
+        "CPU (MHz)",
+        validators=_range(*HOST_CPU_MHZ_RANGE),
+        help_text="Total CPU capacity: cores x clock.",
     )
     hardware_mmu = models.BooleanField(
         "Hardware-assisted MMU",
@@ -150,14 +159,14 @@ class VirtualMachine(ResourceAllocation):
     name = models.CharField(
         max_length=NAME_MAX_LENGTH, validators=[name_validator, no_control_characters]
     )
-    memory_mb = models.PositiveIntegerField("Memory (MB)", default=2048, validators=_range(MIN_VM_MB, MAX_VM_MB))
+    memory_mb = models.PositiveIntegerField(
+        "Memory (MB)", default=2048, validators=_range(MIN_VM_MB, MAX_VM_MB)
+    )
     vcpus = models.PositiveSmallIntegerField("vCPUs", default=2, validators=_range(1, MAX_VCPUS))
     guest_os = models.CharField(
         "Guest OS", max_length=16, choices=GUEST_OS_CHOICES, default="linux"
     )
-    workload = models.CharField(
-        max_length=16, choices=WORKLOAD_CHOICES, default="idle"
-    )
+    workload = models.CharField(max_length=16, choices=WORKLOAD_CHOICES, default="idle")
     mmu_mode = models.CharField(
         "CPU/MMU virtualization",
         max_length=16,
@@ -165,7 +174,9 @@ class VirtualMachine(ResourceAllocation):
         default="automatic",
     )
     pshare_enabled = models.BooleanField("sched.mem.pshare.enable", default=True)
-    pshare_salt = models.CharField("sched.mem.pshare.salt", max_length=MAX_SALT, blank=True, default="")
+    pshare_salt = models.CharField(
+        "sched.mem.pshare.salt", max_length=MAX_SALT, blank=True, default=""
+    )
     balloon_driver = models.BooleanField(
         "Balloon driver",
         default=True,
@@ -179,7 +190,9 @@ class VirtualMachine(ResourceAllocation):
 
     class Meta:
         ordering = ["host__name", "name"]
-        constraints = [models.UniqueConstraint(fields=["host", "name"], name="unique_vm_name_per_host")]
+        constraints = [
+            models.UniqueConstraint(fields=["host", "name"], name="unique_vm_name_per_host")
+        ]
         verbose_name = "virtual machine"
 
     def __str__(self) -> str:
@@ -211,12 +224,16 @@ class GuestOperation(models.Model):
         NOT_ON_HOST = "not-on-host", "Not applied: the VM is not on this host"
         REFUSED = "refused", "Not applied: the guest refused it"
 
-    vm = models.ForeignKey(VirtualMachine, on_delete=models.CASCADE, related_name="guest_operations")
+    vm = models.ForeignKey(
+        VirtualMachine, on_delete=models.CASCADE, related_name="guest_operations"
+    )
     action = models.CharField(max_length=8, choices=Action.choices)
     amount = models.FloatField(help_text="MB for allocate and free; a fraction 0..1 for write.")
     requested_by = models.CharField(max_length=150, blank=True)
     created = models.DateTimeField(auto_now_add=True)
-    applied_at = models.DateTimeField(null=True, blank=True, help_text="Simulated time it took effect.")
+    applied_at = models.DateTimeField(
+        null=True, blank=True, help_text="Simulated time it took effect."
+    )
     outcome = models.CharField(max_length=12, choices=Outcome.choices, blank=True)
     detail = models.CharField(max_length=200, blank=True, help_text="Why the guest refused it.")
 
@@ -279,7 +296,9 @@ class Sample(models.Model):
         indexes = [models.Index(fields=["host", "interval", "ts"])]
 
     def __str__(self) -> str:
-        return f"{self.entity_kind} {self.entity_id} @ {self.ts:%Y-%m-%d %H:%M:%S} ({self.interval} s)"
+        return (
+            f"{self.entity_kind} {self.entity_id} @ {self.ts:%Y-%m-%d %H:%M:%S} ({self.interval} s)"
+        )
 
 
 class HostView(models.Model):
@@ -298,9 +317,13 @@ class Checkpoint(models.Model):
     """The latest engine snapshot of a host, so a new worker resumes where the last one stopped."""
 
     host = models.OneToOneField(Host, on_delete=models.CASCADE, related_name="checkpoint")
-    clock = models.DateTimeField(help_text="Simulated time of the last sample the snapshot includes.")
+    clock = models.DateTimeField(
+        help_text="Simulated time of the last sample the snapshot includes."
+    )
     engine_state = models.BinaryField()
-    vm_map = models.JSONField(help_text="Database VM id -> engine VM id and applied config versions.")
+    vm_map = models.JSONField(
+        help_text="Database VM id -> engine VM id and applied config versions."
+    )
     host_version = models.PositiveIntegerField()
     saved = models.DateTimeField(auto_now=True)
 
@@ -330,7 +353,9 @@ class AdvanceJob(models.Model):
     ticks_total = models.PositiveIntegerField()
     ticks_done = models.PositiveIntegerField(default=0)
     simulated_from = models.DateTimeField(null=True, blank=True)
-    reached = models.DateTimeField(null=True, blank=True, help_text="Simulated time reached so far.")
+    reached = models.DateTimeField(
+        null=True, blank=True, help_text="Simulated time reached so far."
+    )
     cancel_requested = models.BooleanField(default=False)
     error = models.CharField(max_length=500, blank=True)
     requested_by = models.CharField(max_length=150, blank=True)

@@ -102,7 +102,7 @@ def live_workers() -> list[str]:
     prefix = _WORKER_KEY.format("")
     names = []
     for key in get_redis().scan_iter(match=prefix + "*"):
-        name = key.decode()[len(prefix):]
+        name = key.decode()[len(prefix) :]
         if not name.endswith(":incarnation"):
             names.append(name)
     return sorted(names)

@@ -105,7 +105,9 @@ def _align(moment: datetime) -> datetime:
 
 def _last_stored(host_id: int) -> datetime | None:
     return (
-        Sample.objects.filter(host_id=host_id, entity_kind=EntityKind.HOST, interval=REALTIME_INTERVAL)
+        Sample.objects.filter(
+            host_id=host_id, entity_kind=EntityKind.HOST, interval=REALTIME_INTERVAL
+        )
         .order_by("-ts")
         .values_list("ts", flat=True)
         .first()
@@ -167,7 +169,9 @@ def _restore_actor(host: Host) -> HostActor:
         log.error(
             "checkpoint of host %s (clock %s) cannot be read (%r); starting a new engine, whose "
             "guests boot again",
-            host.pk, checkpoint.clock.isoformat(), exc,
+            host.pk,
+            checkpoint.clock.isoformat(),
+            exc,
         )
         return _new_actor(host)
     actor = HostActor(
@@ -274,7 +278,9 @@ def _apply_guest_operation(actor: HostActor, operation: GuestOperation) -> tuple
         return Outcome.POWERED_OFF, ""
     action = {
         # The syscall reserves; the toucher touches it as it runs (the map shows both).
-        GuestOperation.Action.ALLOCATE: lambda vm, mb: actor.sim.guest_allocate(vm, mb, touch=False),
+        GuestOperation.Action.ALLOCATE: lambda vm, mb: actor.sim.guest_allocate(
+            vm, mb, touch=False
+        ),
         GuestOperation.Action.FREE: actor.sim.guest_free,
         GuestOperation.Action.WRITE: actor.sim.guest_write,
     }[operation.action]
@@ -331,9 +337,7 @@ def _esxtop(actor: HostActor) -> dict:
     return screen
 
 
-def _advance_one(
-    actor: HostActor, host: Host, *, scan: bool, view: bool = True
-) -> list[SampleRow]:
+def _advance_one(actor: HostActor, host: Host, *, scan: bool, view: bool = True) -> list[SampleRow]:
     """One real-time interval inside the caller's transaction; returns the rows stored.
 
     `view` False leaves the host's esxtop screen to the caller (a fast-forward chunk stores only
@@ -532,9 +536,7 @@ def _run_chunk_locked(job_id: int, lock) -> str:
     done = 0
     try:
         with transaction.atomic():
-            while done < budget and (
-                done == 0 or time.monotonic() - started < wall
-            ):
+            while done < budget and (done == 0 or time.monotonic() - started < wall):
                 _advance_one(actor, host, scan=True, view=False)
                 done += 1
             _store_view(actor)
@@ -557,7 +559,9 @@ def _run_chunk_locked(job_id: int, lock) -> str:
         # stored stays (its samples and progress are one transaction), but this process's engine
         # is no longer the host's. Drop it; the next chunk takes the lock and restores.
         forget(host.pk)
-        log.warning("fast-forward job %s lost the lock of host %s; the next chunk goes on", job.pk, host.pk)
+        log.warning(
+            "fast-forward job %s lost the lock of host %s; the next chunk goes on", job.pk, host.pk
+        )
         return "more"
     job.refresh_from_db()
     finished = job.ticks_done >= job.ticks_total

@@ -4,7 +4,6 @@ Ticks and scans are routed to the queue of the worker that holds the host (hosts
 expire after one interval: a tick that could not run in time is dropped, never queued up.
 """
 
-
 from celery import shared_task
 from django.conf import settings
 

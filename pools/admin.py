@@ -45,7 +45,9 @@ class ServiceCall:
     def refusal(self) -> Exception | None:
         """What the check refuses now, on the tree locked for the rest of the request; or None."""
         try:
-            with transaction.atomic():  # a savepoint: a refusal leaves the request's transaction usable
+            with (
+                transaction.atomic()
+            ):  # a savepoint: a refusal leaves the request's transaction usable
                 tree, current = services.locked(self.target)
                 self.check(tree, current, *self.args, **self.kwargs)
         except (AdmissionDenied, InvalidOperation) as refusal:
@@ -96,14 +98,21 @@ def add_refusal(form: forms.ModelForm, refusal: Exception) -> None:
 def form_allocation(data: dict, resource: str, expandable: bool | None = None) -> Allocation:
     """One resource's allocation from the form's fields <resource>_<part>; a part the form does
     not show (or a blank shares value) is Allocation's default."""
-    given = {part: data[f"{resource}_{part}"] for part in ALLOCATION_PARTS if data.get(f"{resource}_{part}") is not None}
+    given = {
+        part: data[f"{resource}_{part}"]
+        for part in ALLOCATION_PARTS
+        if data.get(f"{resource}_{part}") is not None
+    }
     alloc = replace(Allocation(expandable=False), **given)
     return alloc if expandable is None else replace(alloc, expandable=expandable)
 
 
 ALLOCATION_FIELDSETS = (
     ("CPU (MHz)", {"fields": ("cpu_reservation", "cpu_limit", "cpu_shares_level", "cpu_shares")}),
-    ("Memory (MB)", {"fields": ("memory_reservation", "memory_limit", "memory_shares_level", "memory_shares")}),
+    (
+        "Memory (MB)",
+        {"fields": ("memory_reservation", "memory_limit", "memory_shares_level", "memory_shares")},
+    ),
 )
 
 
@@ -125,7 +134,9 @@ class ServiceDeletes:
             return super().delete_view(request, object_id, extra_context)
         except (AdmissionDenied, InvalidOperation) as refusal:  # the delete rolled back
             self.message_user(request, f"Not deleted: {refusal}", messages.ERROR)
-            return redirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"))
+            return redirect(
+                reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+            )
 
     def delete_model(self, request, obj):
         self.delete_service(obj)
@@ -157,7 +168,8 @@ def _setting_field(setting) -> forms.Field:
 
 # One form field per ESXi advanced setting, from the engine's table (names, ranges, defaults).
 SETTING_FIELDS = {
-    "setting_" + name.replace(".", "_"): setting for name, setting in engine.ADVANCED_SETTINGS.items()
+    "setting_" + name.replace(".", "_"): setting
+    for name, setting in engine.ADVANCED_SETTINGS.items()
 }
 
 
@@ -184,11 +196,15 @@ class _HostForm(ServiceForm):
     def service_call(self, data: dict) -> ServiceCall | None:
         if self.instance.pk is None:  # created by services.create_host (HostAdmin.save_model)
             return None
-        return ServiceCall(services.check_update_host, services.update_host, self.instance, kwargs=self.changes())
+        return ServiceCall(
+            services.check_update_host, services.update_host, self.instance, kwargs=self.changes()
+        )
 
 
 HostForm = type(
-    "HostForm", (_HostForm,), {key: _setting_field(setting) for key, setting in SETTING_FIELDS.items()}
+    "HostForm",
+    (_HostForm,),
+    {key: _setting_field(setting) for key, setting in SETTING_FIELDS.items()},
 )
 
 
@@ -204,8 +220,12 @@ class HostAdmin(ServiceDeletes, ServiceSaves, admin.ModelAdmin):
     list_display = ("name", "memory_mb", "cpu_mhz", "hardware_mmu")
     fieldsets = (
         (None, {"fields": ("name", "memory_mb", "cpu_mhz", "hardware_mmu", "seed")}),
-        _settings_fieldset("Transparent page sharing (ESXi advanced settings)", engine.TPS_SETTINGS),
-        _settings_fieldset("Memory under contention (ESXi advanced settings)", engine.CONTENTION_SETTINGS),
+        _settings_fieldset(
+            "Transparent page sharing (ESXi advanced settings)", engine.TPS_SETTINGS
+        ),
+        _settings_fieldset(
+            "Memory under contention (ESXi advanced settings)", engine.CONTENTION_SETTINGS
+        ),
     )
 
     def get_deleted_objects(self, objs, request):
@@ -228,8 +248,21 @@ class HostAdmin(ServiceDeletes, ServiceSaves, admin.ModelAdmin):
 class PoolForm(ServiceForm):
     class Meta:
         model = ResourcePool
-        fields = ["host", "parent", "name", "cpu_reservation", "cpu_limit", "cpu_expandable", "cpu_shares_level",
-                  "cpu_shares", "memory_reservation", "memory_limit", "memory_expandable", "memory_shares_level", "memory_shares"]
+        fields = [
+            "host",
+            "parent",
+            "name",
+            "cpu_reservation",
+            "cpu_limit",
+            "cpu_expandable",
+            "cpu_shares_level",
+            "cpu_shares",
+            "memory_reservation",
+            "memory_limit",
+            "memory_expandable",
+            "memory_shares_level",
+            "memory_shares",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -237,18 +270,33 @@ class PoolForm(ServiceForm):
             self.fields["parent"].required = True
         for name in ("cpu_shares", "memory_shares"):
             if name in self.fields:
-                self.fields[name].help_text = "Only for custom shares; other levels follow vSphere's table."
+                self.fields[
+                    name
+                ].help_text = "Only for custom shares; other levels follow vSphere's table."
 
     def service_call(self, data: dict) -> ServiceCall | None:
         parent = data.get("parent")
-        if self.instance.pk is None and parent is not None and data.get("host") and parent.host_id != data["host"].pk:
+        if (
+            self.instance.pk is None
+            and parent is not None
+            and data.get("host")
+            and parent.host_id != data["host"].pk
+        ):
             self.add_error("parent", "The parent pool must be on the same host.")
             return None
         cpu, memory = form_allocation(data, "cpu"), form_allocation(data, "memory")
         if self.instance.pk is None:
-            return ServiceCall(services.check_create_pool, services.create_pool, parent, (data.get("name", ""), cpu, memory))
+            return ServiceCall(
+                services.check_create_pool,
+                services.create_pool,
+                parent,
+                (data.get("name", ""), cpu, memory),
+            )
         return ServiceCall(
-            services.check_move_and_update_pool, services.move_and_update_pool, self.instance, (parent,),
+            services.check_move_and_update_pool,
+            services.move_and_update_pool,
+            self.instance,
+            (parent,),
             {"name": data.get("name"), "cpu": cpu, "memory": memory},
         )
 
@@ -258,12 +306,41 @@ class ResourcePoolAdmin(ServiceDeletes, ServiceSaves, admin.ModelAdmin):
     delete_service = staticmethod(services.delete_pool)
 
     form = PoolForm
-    list_display = ("tree_name", "host", "cpu_summary", "memory_summary", "cpu_share_percent", "memory_share_percent")
+    list_display = (
+        "tree_name",
+        "host",
+        "cpu_summary",
+        "memory_summary",
+        "cpu_share_percent",
+        "memory_share_percent",
+    )
     list_filter = ("host",)
     fieldsets = (
         (None, {"fields": ("host", "parent", "name")}),
-        ("CPU (MHz)", {"fields": ("cpu_reservation", "cpu_expandable", "cpu_limit", "cpu_shares_level", "cpu_shares")}),
-        ("Memory (MB)", {"fields": ("memory_reservation", "memory_expandable", "memory_limit", "memory_shares_level", "memory_shares")}),
+        (
+            "CPU (MHz)",
+            {
+                "fields": (
+                    "cpu_reservation",
+                    "cpu_expandable",
+                    "cpu_limit",
+                    "cpu_shares_level",
+                    "cpu_shares",
+                )
+            },
+        ),
+        (
+            "Memory (MB)",
+            {
+                "fields": (
+                    "memory_reservation",
+                    "memory_expandable",
+                    "memory_limit",
+                    "memory_shares_level",
+                    "memory_shares",
+                )
+            },
+        ),
     )
 
     def get_queryset(self, request):
@@ -304,14 +381,24 @@ class ResourcePoolAdmin(ServiceDeletes, ServiceSaves, admin.ModelAdmin):
     def tree_name(self, pool):
         snap, _ = self._host_view(pool)
         depth = len(snap.ancestors(pool.pk))
-        return format_html('<span style="padding-left:{}em">{}{}</span>', depth * 1.5, "└ " if depth else "", pool.name)
+        return format_html(
+            '<span style="padding-left:{}em">{}{}</span>',
+            depth * 1.5,
+            "└ " if depth else "",
+            pool.name,
+        )
 
     def _summary(self, pool, resource):
         _, runtime = self._host_view(pool)
         figures = runtime.get(pool.pk, {}).get(resource, {})
         unit = "MHz" if resource == "cpu" else "MB"
-        return format_html("used {} {} · unreserved {} {}", figures.get("reservationUsed", 0), unit,
-                           figures.get("unreservedForVm", 0), unit)
+        return format_html(
+            "used {} {} · unreserved {} {}",
+            figures.get("reservationUsed", 0),
+            unit,
+            figures.get("unreservedForVm", 0),
+            unit,
+        )
 
     @admin.display(description="CPU reservation")
     def cpu_summary(self, pool):
@@ -342,9 +429,17 @@ class ResourcePoolAdmin(ServiceDeletes, ServiceSaves, admin.ModelAdmin):
         """Only the pools themselves go: their VMs and child pools move to the parent
         (services.delete_pool), so none of them is listed as deleted or as protecting the pool."""
         pools = list(objs)
-        perms_needed = {str(self.opts.verbose_name) for pool in pools if not self.has_delete_permission(request, pool)}
-        return [str(pool) for pool in pools], {self.opts.verbose_name_plural: len(pools)}, perms_needed, []
-
+        perms_needed = {
+            str(self.opts.verbose_name)
+            for pool in pools
+            if not self.has_delete_permission(request, pool)
+        }
+        return (
+            [str(pool) for pool in pools],
+            {self.opts.verbose_name_plural: len(pools)},
+            perms_needed,
+            [],
+        )
 
 
 # --- virtual machines ----------------------------------------------------------------------------
@@ -355,8 +450,19 @@ VM_FORM_SETTINGS = list(services.VM_SETTINGS)
 class VmForm(ServiceForm):
     class Meta:
         model = VirtualMachine
-        fields = ["host", "resource_pool", *VM_FORM_SETTINGS, "cpu_reservation", "cpu_limit", "cpu_shares_level",
-                  "cpu_shares", "memory_reservation", "memory_limit", "memory_shares_level", "memory_shares"]
+        fields = [
+            "host",
+            "resource_pool",
+            *VM_FORM_SETTINGS,
+            "cpu_reservation",
+            "cpu_limit",
+            "cpu_shares_level",
+            "cpu_shares",
+            "memory_reservation",
+            "memory_limit",
+            "memory_shares_level",
+            "memory_shares",
+        ]
 
     def service_call(self, data: dict) -> ServiceCall | None:
         pool = data.get("resource_pool")
@@ -365,11 +471,22 @@ class VmForm(ServiceForm):
             self.add_error("resource_pool", "Choose a pool of this VM's host.")
             return None
         settings = {name: data[name] for name in VM_FORM_SETTINGS if name in data}
-        allocations = {"cpu": form_allocation(data, "cpu", False), "memory": form_allocation(data, "memory", False)}
+        allocations = {
+            "cpu": form_allocation(data, "cpu", False),
+            "memory": form_allocation(data, "memory", False),
+        }
         if self.instance.pk is None:
-            return ServiceCall(services.check_create_vm, services.create_vm, host, kwargs={"pool": pool, **allocations, **settings})
+            return ServiceCall(
+                services.check_create_vm,
+                services.create_vm,
+                host,
+                kwargs={"pool": pool, **allocations, **settings},
+            )
         return ServiceCall(
-            services.check_move_and_reconfigure_vm, services.move_and_reconfigure_vm, self.instance, (pool,),
+            services.check_move_and_reconfigure_vm,
+            services.move_and_reconfigure_vm,
+            self.instance,
+            (pool,),
             {**allocations, **settings},
         )
 
@@ -379,13 +496,40 @@ class VirtualMachineAdmin(ServiceDeletes, ServiceSaves, admin.ModelAdmin):
     delete_service = staticmethod(services.delete_vm)
 
     form = VmForm
-    list_display = ("name", "host", "resource_pool", "power_state", "memory_mb", "vcpus", "guest_os", "workload",
-                    "mmu_mode", "pshare_enabled", "memory_reservation")
+    list_display = (
+        "name",
+        "host",
+        "resource_pool",
+        "power_state",
+        "memory_mb",
+        "vcpus",
+        "guest_os",
+        "workload",
+        "mmu_mode",
+        "pshare_enabled",
+        "memory_reservation",
+    )
     list_filter = ("host", "power_state", "guest_os", "workload")
     actions = ["power_on", "power_off"]
     fieldsets = (
-        (None, {"fields": ("host", "resource_pool", "name", "memory_mb", "vcpus", "guest_os", "workload")}),
-        ("Memory management", {"fields": ("mmu_mode", "pshare_enabled", "pshare_salt", "balloon_driver")}),
+        (
+            None,
+            {
+                "fields": (
+                    "host",
+                    "resource_pool",
+                    "name",
+                    "memory_mb",
+                    "vcpus",
+                    "guest_os",
+                    "workload",
+                )
+            },
+        ),
+        (
+            "Memory management",
+            {"fields": ("mmu_mode", "pshare_enabled", "pshare_salt", "balloon_driver")},
+        ),
         *ALLOCATION_FIELDSETS,
     )
 
@@ -397,7 +541,9 @@ class VirtualMachineAdmin(ServiceDeletes, ServiceSaves, admin.ModelAdmin):
             try:
                 operation(vm)
             except (AdmissionDenied, InvalidOperation) as refusal:
-                self.message_user(request, f'Cannot power {verb} "{vm.name}": {refusal}', messages.ERROR)
+                self.message_user(
+                    request, f'Cannot power {verb} "{vm.name}": {refusal}', messages.ERROR
+                )
             else:
                 self.message_user(request, f'"{vm.name}" powered {verb}.', messages.SUCCESS)
 

@@ -34,7 +34,9 @@ def add_pool_rows(sender, host_id, ts, rows, **kwargs) -> list[SampleRow]:
     parent_of = dict(ResourcePool.objects.filter(host_id=host_id).values_list("pk", "parent_id"))
     if not parent_of:
         return []
-    pool_of_vm = dict(VirtualMachine.objects.filter(host_id=host_id).values_list("pk", "resource_pool_id"))
+    pool_of_vm = dict(
+        VirtualMachine.objects.filter(host_id=host_id).values_list("pk", "resource_pool_id")
+    )
     totals: dict[int, dict[str, float]] = defaultdict(lambda: dict.fromkeys(POOL_COUNTERS, 0))
     for row in rows:
         if row.kind != EntityKind.VM:
@@ -44,6 +46,4 @@ def add_pool_rows(sender, host_id, ts, rows, **kwargs) -> list[SampleRow]:
             for name in POOL_COUNTERS:
                 totals[pool_id][name] += row.values.get(name, 0)
             pool_id = parent_of.get(pool_id)
-    return [
-        SampleRow(EntityKind.POOL, pool_id, ts, dict(totals[pool_id])) for pool_id in parent_of
-    ]
+    return [SampleRow(EntityKind.POOL, pool_id, ts, dict(totals[pool_id])) for pool_id in parent_of]

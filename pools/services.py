@@ -71,13 +71,25 @@ def allocation_of(entity: ResourcePool | VirtualMachine, resource: str) -> Alloc
 
 
 def _pool_node(pool: ResourcePool) -> PoolNode:
-    return PoolNode(pool.pk, pool.name, pool.parent_id, allocation_of(pool, "cpu"), allocation_of(pool, "memory"))
+    return PoolNode(
+        pool.pk,
+        pool.name,
+        pool.parent_id,
+        allocation_of(pool, "cpu"),
+        allocation_of(pool, "memory"),
+    )
 
 
 def _vm_node(vm: VirtualMachine) -> VmNode:
     return VmNode(
-        vm.pk, vm.name, vm.resource_pool_id, vm.powered_on, vm.vcpus, vm.memory_mb,
-        allocation_of(vm, "cpu"), allocation_of(vm, "memory"),
+        vm.pk,
+        vm.name,
+        vm.resource_pool_id,
+        vm.powered_on,
+        vm.vcpus,
+        vm.memory_mb,
+        allocation_of(vm, "cpu"),
+        allocation_of(vm, "memory"),
     )
 
 
@@ -87,7 +99,10 @@ def snapshot(host_id: int) -> TreeSnapshot:
     Raises ValueError if the host has no tree (deleted meanwhile, or never given a root pool).
     """
     pools = [_pool_node(p) for p in ResourcePool.objects.filter(host_id=host_id)]
-    vms = [_vm_node(v) for v in VirtualMachine.objects.filter(host_id=host_id, resource_pool__isnull=False)]
+    vms = [
+        _vm_node(v)
+        for v in VirtualMachine.objects.filter(host_id=host_id, resource_pool__isnull=False)
+    ]
     return TreeSnapshot.build(pools, vms)
 
 
@@ -184,7 +199,9 @@ def _announce(host_id: int) -> None:
     transaction.on_commit(lambda: inventory_changed.send(sender=ResourcePool, host_id=host_id))
 
 
-def _write_allocation(entity, resource: str, alloc: Allocation, *, vcpus=None, memory_mb=None) -> None:
+def _write_allocation(
+    entity, resource: str, alloc: Allocation, *, vcpus=None, memory_mb=None
+) -> None:
     kind = "pool" if isinstance(entity, ResourcePool) else "vm"
     setattr(entity, f"{resource}_reservation", alloc.reservation)
     setattr(entity, f"{resource}_limit", alloc.limit)
@@ -192,7 +209,14 @@ def _write_allocation(entity, resource: str, alloc: Allocation, *, vcpus=None, m
     setattr(
         entity,
         f"{resource}_shares",
-        share_value(kind, resource, alloc.shares_level, vcpus=vcpus, memory_mb=memory_mb, custom=alloc.shares),
+        share_value(
+            kind,
+            resource,
+            alloc.shares_level,
+            vcpus=vcpus,
+            memory_mb=memory_mb,
+            custom=alloc.shares,
+        ),
     )
     if kind == "pool":
         setattr(entity, f"{resource}_expandable", alloc.expandable)
@@ -225,7 +249,9 @@ def ensure_root_pool(host: Host) -> ResourcePool:
     if root is None:
         root = ResourcePool(host=host, is_root=True, name="Resources")
     for resource in RESOURCES:
-        fixed = Allocation(reservation=capacity[resource], limit=capacity[resource], expandable=False)
+        fixed = Allocation(
+            reservation=capacity[resource], limit=capacity[resource], expandable=False
+        )
         _write_allocation(root, resource, fixed)
     root.save()
     VirtualMachine.objects.filter(host=host, resource_pool__isnull=True).update(resource_pool=root)
@@ -266,11 +292,20 @@ def create_host(**fields) -> Host:
     return host
 
 
-HARDWARE_FIELDS = ("memory_mb", "cpu_mhz", "hardware_mmu", "seed")  # the simulation rebuilds the host
+HARDWARE_FIELDS = (
+    "memory_mb",
+    "cpu_mhz",
+    "hardware_mmu",
+    "seed",
+)  # the simulation rebuilds the host
 
 
 def _running_vm_names(host: Host) -> list[str]:
-    return list(VirtualMachine.objects.filter(host=host, power_state=PowerState.POWERED_ON).values_list("name", flat=True)[:5])
+    return list(
+        VirtualMachine.objects.filter(host=host, power_state=PowerState.POWERED_ON).values_list(
+            "name", flat=True
+        )[:5]
+    )
 
 
 def check_delete_host(tree: TreeSnapshot, host: Host) -> None:
@@ -295,7 +330,9 @@ def delete_host(host: Host) -> None:
 def check_update_host(tree: TreeSnapshot, host: Host, **changes) -> Host:
     """The host as `changes` (model fields; `advanced_settings` a partial mapping of ESXi names)
     would leave it: a copy, not saved; or the refusal."""
-    rebuilt = sorted(name for name in HARDWARE_FIELDS if name in changes and changes[name] != getattr(host, name))
+    rebuilt = sorted(
+        name for name in HARDWARE_FIELDS if name in changes and changes[name] != getattr(host, name)
+    )
     running = _running_vm_names(host)
     if rebuilt and running:
         # A different machine under running VMs is not possible; ESXi wants maintenance mode.
@@ -303,7 +340,10 @@ def check_update_host(tree: TreeSnapshot, host: Host, **changes) -> Host:
         raise InvalidOperation(
             f'Power off the VMs on "{host.name}" before changing {", ".join(rebuilt)} '
             f"(as entering maintenance mode would); still powered on: {names}.",
-            {name: f"Can only change while every VM on the host is powered off (still on: {names})." for name in rebuilt},
+            {
+                name: f"Can only change while every VM on the host is powered off (still on: {names})."
+                for name in rebuilt
+            },
         )
     changed = copy.copy(host)
     for name, value in changes.items():
@@ -316,12 +356,17 @@ def check_update_host(tree: TreeSnapshot, host: Host, **changes) -> Host:
         if hardware_vms.exists():
             raise InvalidOperation(
                 "VMs on this host ask for hardware MMU virtualization; set them to automatic or software first.",
-                {"hardware_mmu": "Still used by: " + ", ".join(hardware_vms.values_list("name", flat=True)[:5])},
+                {
+                    "hardware_mmu": "Still used by: "
+                    + ", ".join(hardware_vms.values_list("name", flat=True)[:5])
+                },
             )
     root = tree.root
     capacity = capacity_for_vms(changed)
     resized = {
-        resource: replace(root.alloc(resource), reservation=capacity[resource], limit=capacity[resource])
+        resource: replace(
+            root.alloc(resource), reservation=capacity[resource], limit=capacity[resource]
+        )
         for resource in RESOURCES
     }
     _enforce(admission.check_reconfigure_pool(tree, root.id, resized["cpu"], resized["memory"]))
@@ -345,7 +390,9 @@ def update_host(host: Host, **changes) -> Host:
 # --- pools ---------------------------------------------------------------------------------------
 
 
-def _refuse_duplicate_names(tree: TreeSnapshot, parent_id, arriving: list[PoolNode], leaving=None) -> None:
+def _refuse_duplicate_names(
+    tree: TreeSnapshot, parent_id, arriving: list[PoolNode], leaving=None
+) -> None:
     """Sibling pools need distinct names (vSphere's DuplicateName), also when pools arrive by a move
     or when a deleted pool hands its children up; `leaving` is a pool that goes, freeing its name."""
     gone = {pool.id for pool in arriving} | {leaving}
@@ -365,7 +412,11 @@ def _refuse_duplicate_names(tree: TreeSnapshot, parent_id, arriving: list[PoolNo
 
 
 def check_create_pool(
-    tree: TreeSnapshot, parent: ResourcePool, name: str, cpu: Allocation | None = None, memory: Allocation | None = None
+    tree: TreeSnapshot,
+    parent: ResourcePool,
+    name: str,
+    cpu: Allocation | None = None,
+    memory: Allocation | None = None,
 ) -> str:
     """A new child of `parent`, admitted against its parent chain; answers the name to give it."""
     cpu, memory = cpu or admission.NEW_POOL_ALLOCATION, memory or admission.NEW_POOL_ALLOCATION
@@ -383,7 +434,9 @@ def check_create_pool(
 
 
 @transaction.atomic
-def create_pool(parent: ResourcePool, name: str, cpu: Allocation | None = None, memory: Allocation | None = None) -> ResourcePool:
+def create_pool(
+    parent: ResourcePool, name: str, cpu: Allocation | None = None, memory: Allocation | None = None
+) -> ResourcePool:
     """CreateResourcePool: a new child of `parent`, admitted against its parent chain."""
     cpu, memory = cpu or admission.NEW_POOL_ALLOCATION, memory or admission.NEW_POOL_ALLOCATION
     tree, parent = locked(parent)
@@ -397,11 +450,18 @@ def create_pool(parent: ResourcePool, name: str, cpu: Allocation | None = None, 
 
 
 def check_update_pool(
-    tree: TreeSnapshot, pool: ResourcePool, *, name: str | None = None, cpu: Allocation | None = None, memory: Allocation | None = None
+    tree: TreeSnapshot,
+    pool: ResourcePool,
+    *,
+    name: str | None = None,
+    cpu: Allocation | None = None,
+    memory: Allocation | None = None,
 ) -> str | None:
     """UpdateConfig of a pool, judged where `tree` has it; answers the new name (None: kept)."""
     if pool.is_root:
-        raise InvalidOperation(f'"{pool.name}" is the host\'s root resource pool; its settings follow the host.')
+        raise InvalidOperation(
+            f'"{pool.name}" is the host\'s root resource pool; its settings follow the host.'
+        )
     if name is not None:
         name = _check_name(name)
         siblings = tree.child_pools(tree.pools[pool.pk].parent_id)
@@ -416,7 +476,13 @@ def check_update_pool(
 
 
 @transaction.atomic
-def update_pool(pool: ResourcePool, *, name: str | None = None, cpu: Allocation | None = None, memory: Allocation | None = None) -> ResourcePool:
+def update_pool(
+    pool: ResourcePool,
+    *,
+    name: str | None = None,
+    cpu: Allocation | None = None,
+    memory: Allocation | None = None,
+) -> ResourcePool:
     """UpdateConfig of a pool: name and allocations; the root is the host's and stays as it is."""
     tree, pool = locked(pool)
     name = check_update_pool(tree, pool, name=name, cpu=cpu, memory=memory)
@@ -433,7 +499,9 @@ def update_pool(pool: ResourcePool, *, name: str | None = None, cpu: Allocation 
 
 def check_delete_pool(tree: TreeSnapshot, pool: ResourcePool) -> None:
     if pool.is_root:
-        raise InvalidOperation(f'"{pool.name}" is the host\'s root resource pool and cannot be deleted.')
+        raise InvalidOperation(
+            f'"{pool.name}" is the host\'s root resource pool and cannot be deleted.'
+        )
     _enforce(admission.check_delete_pool(tree, pool.pk))
     _refuse_duplicate_names(tree, pool.parent_id, list(tree.child_pools(pool.pk)), leaving=pool.pk)
 
@@ -446,7 +514,9 @@ def delete_pool(pool: ResourcePool) -> None:
     check_delete_pool(tree, pool)
     ResourcePool.objects.filter(parent=pool).update(parent_id=pool.parent_id)
     moved = list(VirtualMachine.objects.filter(resource_pool=pool).values_list("pk", flat=True))
-    VirtualMachine.objects.filter(pk__in=moved).update(resource_pool_id=pool.parent_id, config_version=F("config_version") + 1)
+    VirtualMachine.objects.filter(pk__in=moved).update(
+        resource_pool_id=pool.parent_id, config_version=F("config_version") + 1
+    )
     pool.delete()
     _announce(pool.host_id)
 
@@ -463,28 +533,41 @@ def check_move(tree: TreeSnapshot, target: ResourcePool, vms=(), pools=()) -> No
     for obj in [target, *vms, *pools]:
         if obj.pk not in (tree.vms if isinstance(obj, VirtualMachine) else tree.pools):
             kind = "VM" if isinstance(obj, VirtualMachine) else "resource pool"
-            raise ManagedObjectNotFound(f'The {kind} "{obj.name}" no longer exists (deleted meanwhile).')
-    _enforce(admission.check_move(tree, target.pk, [vm.pk for vm in vms], [pool.pk for pool in pools]))
+            raise ManagedObjectNotFound(
+                f'The {kind} "{obj.name}" no longer exists (deleted meanwhile).'
+            )
+    _enforce(
+        admission.check_move(tree, target.pk, [vm.pk for vm in vms], [pool.pk for pool in pools])
+    )
     _refuse_duplicate_names(tree, target.pk, [tree.pools[pool.pk] for pool in pools])
 
 
 @transaction.atomic
-def move_into(target: ResourcePool, vms: list[VirtualMachine] = (), pools: list[ResourcePool] = ()) -> ResourcePool:
+def move_into(
+    target: ResourcePool, vms: list[VirtualMachine] = (), pools: list[ResourcePool] = ()
+) -> ResourcePool:
     """MoveIntoResourcePool: leave the source, be admitted to the target; all or nothing.
 
     Answers the target as it is after the move.
     """
     tree, target = locked(target)
     check_move(tree, target, vms, pools)
-    VirtualMachine.objects.filter(pk__in=[vm.pk for vm in vms]).update(resource_pool=target, config_version=F("config_version") + 1)
+    VirtualMachine.objects.filter(pk__in=[vm.pk for vm in vms]).update(
+        resource_pool=target, config_version=F("config_version") + 1
+    )
     ResourcePool.objects.filter(pk__in=[pool.pk for pool in pools]).update(parent=target)
     _announce(target.host_id)
     return target
 
 
 def check_move_and_update_pool(
-    tree: TreeSnapshot, pool: ResourcePool, parent: ResourcePool | None, *, name: str | None = None,
-    cpu: Allocation | None = None, memory: Allocation | None = None,
+    tree: TreeSnapshot,
+    pool: ResourcePool,
+    parent: ResourcePool | None,
+    *,
+    name: str | None = None,
+    cpu: Allocation | None = None,
+    memory: Allocation | None = None,
 ) -> None:
     """The pool moved under `parent` (None or its own parent: no move), then given the new
     settings, judged there."""
@@ -496,8 +579,12 @@ def check_move_and_update_pool(
 
 @transaction.atomic
 def move_and_update_pool(
-    pool: ResourcePool, parent: ResourcePool | None, *, name: str | None = None,
-    cpu: Allocation | None = None, memory: Allocation | None = None,
+    pool: ResourcePool,
+    parent: ResourcePool | None,
+    *,
+    name: str | None = None,
+    cpu: Allocation | None = None,
+    memory: Allocation | None = None,
 ) -> ResourcePool:
     """What the admin's pool form saves: the move, then the new settings; all or nothing."""
     tree, pool = locked(pool)
@@ -510,7 +597,14 @@ def move_and_update_pool(
 # --- virtual machines ----------------------------------------------------------------------------
 
 VM_SETTINGS = (
-    "name", "memory_mb", "vcpus", "guest_os", "workload", "mmu_mode", "pshare_enabled", "pshare_salt",
+    "name",
+    "memory_mb",
+    "vcpus",
+    "guest_os",
+    "workload",
+    "mmu_mode",
+    "pshare_enabled",
+    "pshare_salt",
     "balloon_driver",
 )
 NEEDS_POWER_OFF = ("memory_mb", "vcpus", "guest_os")  # no hot-add in the lab, as vSphere's default
@@ -529,7 +623,9 @@ def _validate_vm(vm: VirtualMachine) -> None:
         vm.full_clean(exclude=["resource_pool", "host"])
     except ValidationError as exc:
         fields = {name: " ".join(messages) for name, messages in exc.message_dict.items()}
-        raise InvalidOperation("Invalid virtual machine settings: " + " ".join(fields.values()), fields) from None
+        raise InvalidOperation(
+            "Invalid virtual machine settings: " + " ".join(fields.values()), fields
+        ) from None
     if vm.mmu_mode == "hardware" and not vm.host.hardware_mmu:
         raise InvalidOperation(
             f'The host "{vm.host.name}" has no hardware-assisted MMU (EPT/RVI).',
@@ -544,7 +640,9 @@ def _validate_vm(vm: VirtualMachine) -> None:
         )
 
 
-def _write_allocations(vm: VirtualMachine, cpu: Allocation | None, memory: Allocation | None) -> None:
+def _write_allocations(
+    vm: VirtualMachine, cpu: Allocation | None, memory: Allocation | None
+) -> None:
     """The given allocations, and share values that follow the VM's size for the others."""
     for resource, alloc in (("cpu", cpu), ("memory", memory)):
         alloc = allocation_of(vm, resource) if alloc is None else alloc
@@ -552,16 +650,26 @@ def _write_allocations(vm: VirtualMachine, cpu: Allocation | None, memory: Alloc
 
 
 def check_create_vm(
-    tree: TreeSnapshot, host: Host, *, pool: ResourcePool | None = None, cpu: Allocation | None = None,
-    memory: Allocation | None = None, **settings,
+    tree: TreeSnapshot,
+    host: Host,
+    *,
+    pool: ResourcePool | None = None,
+    cpu: Allocation | None = None,
+    memory: Allocation | None = None,
+    **settings,
 ) -> VirtualMachine:
     """A new, powered-off VM in `pool` (None: the host's root pool): answers it, not saved."""
     _refuse_unknown_settings(settings)
     if pool is not None and pool.host_id != host.pk:
-        raise InvalidOperation(f'The pool "{pool.name}" is on another host.', {"resource_pool": "Choose a pool of this VM's host."})
+        raise InvalidOperation(
+            f'The pool "{pool.name}" is on another host.',
+            {"resource_pool": "Choose a pool of this VM's host."},
+        )
     if pool is not None and pool.pk not in tree.pools:
         raise ManagedObjectNotFound(f"{_label(pool)} no longer exists (deleted meanwhile).")
-    vm = VirtualMachine(host=host, resource_pool_id=tree.root.id if pool is None else pool.pk, **settings)
+    vm = VirtualMachine(
+        host=host, resource_pool_id=tree.root.id if pool is None else pool.pk, **settings
+    )
     vm.name = _check_name(vm.name)
     _validate_vm(vm)
     cpu, memory = cpu or admission.VM_DEFAULT_ALLOCATION, memory or admission.VM_DEFAULT_ALLOCATION
@@ -573,7 +681,14 @@ def check_create_vm(
 
 
 @transaction.atomic
-def create_vm(host: Host, *, pool: ResourcePool | None = None, cpu: Allocation | None = None, memory: Allocation | None = None, **settings) -> VirtualMachine:
+def create_vm(
+    host: Host,
+    *,
+    pool: ResourcePool | None = None,
+    cpu: Allocation | None = None,
+    memory: Allocation | None = None,
+    **settings,
+) -> VirtualMachine:
     """A new, powered-off VM in `pool` (the host's root pool by default)."""
     tree, host = locked(host)  # also orders this VM's name check after a concurrent one
     if pool is not None:
@@ -585,7 +700,12 @@ def create_vm(host: Host, *, pool: ResourcePool | None = None, cpu: Allocation |
 
 
 def check_reconfigure_vm(
-    tree: TreeSnapshot, vm: VirtualMachine, *, cpu: Allocation | None = None, memory: Allocation | None = None, **settings
+    tree: TreeSnapshot,
+    vm: VirtualMachine,
+    *,
+    cpu: Allocation | None = None,
+    memory: Allocation | None = None,
+    **settings,
 ) -> VirtualMachine:
     """ReconfigVM_Task, judged where `tree` has the VM: answers the VM as it would be (a copy, not
     saved); a powered-on VM is re-admitted."""
@@ -610,7 +730,13 @@ def check_reconfigure_vm(
 
 
 @transaction.atomic
-def reconfigure_vm(vm: VirtualMachine, *, cpu: Allocation | None = None, memory: Allocation | None = None, **settings) -> VirtualMachine:
+def reconfigure_vm(
+    vm: VirtualMachine,
+    *,
+    cpu: Allocation | None = None,
+    memory: Allocation | None = None,
+    **settings,
+) -> VirtualMachine:
     """ReconfigVM_Task: settings and allocations; a powered-on VM is re-admitted."""
     tree, vm = locked(vm, related=("host",))
     vm = check_reconfigure_vm(tree, vm, cpu=cpu, memory=memory, **settings)
@@ -622,8 +748,13 @@ def reconfigure_vm(vm: VirtualMachine, *, cpu: Allocation | None = None, memory:
 
 
 def check_move_and_reconfigure_vm(
-    tree: TreeSnapshot, vm: VirtualMachine, pool: ResourcePool | None, *, cpu: Allocation | None = None,
-    memory: Allocation | None = None, **settings,
+    tree: TreeSnapshot,
+    vm: VirtualMachine,
+    pool: ResourcePool | None,
+    *,
+    cpu: Allocation | None = None,
+    memory: Allocation | None = None,
+    **settings,
 ) -> None:
     """The VM moved into `pool` (None or its own pool: no move), then reconfigured, judged there."""
     if pool is not None and pool.pk != vm.resource_pool_id:
@@ -634,8 +765,12 @@ def check_move_and_reconfigure_vm(
 
 @transaction.atomic
 def move_and_reconfigure_vm(
-    vm: VirtualMachine, pool: ResourcePool | None, *, cpu: Allocation | None = None,
-    memory: Allocation | None = None, **settings,
+    vm: VirtualMachine,
+    pool: ResourcePool | None,
+    *,
+    cpu: Allocation | None = None,
+    memory: Allocation | None = None,
+    **settings,
 ) -> VirtualMachine:
     """What the admin's VM form saves: the move, then the new settings; all or nothing."""
     tree, vm = locked(vm, related=("host",))
@@ -649,7 +784,8 @@ def check_delete_vm(tree: TreeSnapshot, vm: VirtualMachine) -> None:
     if vm.powered_on:
         raise InvalidPowerState(
             f'Power off "{vm.name}" before deleting it.',
-            existing=PowerState.POWERED_ON, requested=PowerState.POWERED_OFF,
+            existing=PowerState.POWERED_ON,
+            requested=PowerState.POWERED_OFF,
         )
 
 

@@ -187,7 +187,6 @@ class TreeSnapshot:
         return TreeSnapshot(pools, self.vms, self.root_id)
 
 
-
 # --------------------------------------------------------------------------- for the simulation
 
 
@@ -206,7 +205,9 @@ def simulation_document(snapshot: TreeSnapshot) -> dict:
             "shares": memory.shares or None,
             "expandable": memory.expandable if pool.parent_id is not None else False,
             "vms": sorted(vm.id for vm in snapshot.child_vms(pool.id)),
-            "children": [node(child) for child in sorted(snapshot.child_pools(pool.id), key=_by_id)],
+            "children": [
+                node(child) for child in sorted(snapshot.child_pools(pool.id), key=_by_id)
+            ],
         }
 
     return node(snapshot.root)

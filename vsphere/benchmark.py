@@ -68,10 +68,14 @@ def _bench_host(count: int):
     Sample.objects.bulk_create(
         (
             Sample(
-                host=host, entity_kind="vm", entity_id=vm.pk, interval=REALTIME_INTERVAL,
+                host=host,
+                entity_kind="vm",
+                entity_id=vm.pk,
+                interval=REALTIME_INTERVAL,
                 ts=newest - timedelta(seconds=REALTIME_INTERVAL * step),
                 values={
-                    "mem.granted": 1024 * (VM_MEMORY_MB // 2) + step, "mem.consumed": 1024 * step
+                    "mem.granted": 1024 * (VM_MEMORY_MB // 2) + step,
+                    "mem.consumed": 1024 * step,
                 },
             )
             for vm in vms
@@ -90,7 +94,11 @@ def _connect(url: str, username: str, password: str):
     scheme = parts.scheme or "http"
     port = parts.port or (443 if scheme == "https" else 80)
     return SmartConnect(
-        host=parts.hostname, port=port, protocol=scheme, user=username, pwd=password,
+        host=parts.hostname,
+        port=port,
+        protocol=scheme,
+        user=username,
+        pwd=password,
         disableSslCertValidation=True,
     )
 
@@ -115,7 +123,9 @@ def _query_perf(si, vms, counter_id: int):
     pm = vim.PerformanceManager
     specs = [
         pm.QuerySpec(
-            entity=vim.VirtualMachine(f"vm-{vm.pk}", si._stub), intervalId=20, maxSample=SAMPLES,
+            entity=vim.VirtualMachine(f"vm-{vm.pk}", si._stub),
+            intervalId=20,
+            maxSample=SAMPLES,
             metricId=[pm.MetricId(counterId=counter_id, instance="")],
         )
         for vm in vms
@@ -149,7 +159,8 @@ def run_sdk_benchmark(
             try:
                 content = si.RetrieveContent()
                 counter_id = next(
-                    c.key for c in content.perfManager.perfCounter
+                    c.key
+                    for c in content.perfManager.perfCounter
                     if (c.groupInfo.key, c.nameInfo.key, c.rollupType) == GRANTED
                 )
                 pool = vim.ResourcePool(f"resgroup-{root.pk}", si._stub)

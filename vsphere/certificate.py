@@ -13,7 +13,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-VALID_DAYS = 825  # the longest validity Apple's and browsers' rules accept for a TLS server certificate
+VALID_DAYS = (
+    825  # the longest validity Apple's and browsers' rules accept for a TLS server certificate
+)
 CERT_NAME = "tls-cert.pem"
 KEY_NAME = "tls-key.pem"
 
@@ -26,14 +28,24 @@ def ensure_certificate(directory: Path) -> tuple[Path, Path]:
         return cert_path, key_path
     key = ec.generate_private_key(ec.SECP256R1())
     hostname = socket.gethostname()
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vmemlab"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "vmemlab (self-signed)")])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "vmemlab"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "vmemlab (self-signed)"),
+        ]
+    )
     now = datetime.datetime.now(datetime.UTC)
-    alt_names = [x509.DNSName("localhost"), x509.DNSName(hostname),
-                 x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.IPAddress(ipaddress.ip_address("::1"))]
+    alt_names = [
+        x509.DNSName("localhost"),
+        x509.DNSName(hostname),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        x509.IPAddress(ipaddress.ip_address("::1")),
+    ]
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=VALID_DAYS))
@@ -41,8 +53,12 @@ def ensure_certificate(directory: Path) -> tuple[Path, Path]:
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    key_bytes = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the key is for our eyes only
+    key_bytes = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    fd = os.open(
+        key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600
+    )  # the key is for our eyes only
     with os.fdopen(fd, "wb") as handle:
         handle.write(key_bytes)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))

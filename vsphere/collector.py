@@ -56,7 +56,9 @@ def view_children(mo) -> list:
     """What a view follows from `mo` (CreateContainerView's table): the inventory children, and
     for a HostSystem its virtual machines (HostSystem.vm), which no inventory path walks through."""
     if morefs.type_name(mo) == "HostSystem":
-        return [morefs.moref(vm) for vm in inventory.current().host_vms(inventory.current().get(mo))]
+        return [
+            morefs.moref(vm) for vm in inventory.current().host_vms(inventory.current().get(mo))
+        ]
     return inventory.children_of(mo)
 
 
@@ -93,12 +95,22 @@ def _view(mo) -> dict:
 @registry.method("ViewManager", "CreateContainerView")
 def create_container_view(call: registry.Call):
     container = call.args["container"]
-    if morefs.type_name(container) not in ("Folder", "Datacenter", "ComputeResource", "ResourcePool", "HostSystem"):
-        raise soap.invalid_argument("container", f"A {morefs.type_name(container)} cannot be a view's container.")
+    if morefs.type_name(container) not in (
+        "Folder",
+        "Datacenter",
+        "ComputeResource",
+        "ResourcePool",
+        "HostSystem",
+    ):
+        raise soap.invalid_argument(
+            "container", f"A {morefs.type_name(container)} cannot be a view's container."
+        )
     inventory.read_property(container, "name")  # ManagedObjectNotFound for an unknown container
     types = []
     for item in call.args.get("type") or []:
-        name = item._wsdlName if isinstance(item, type) and hasattr(item, "_wsdlName") else str(item)
+        name = (
+            item._wsdlName if isinstance(item, type) and hasattr(item, "_wsdlName") else str(item)
+        )
         if _wsdl_type(name) is None or not issubclass(_wsdl_type(name), vim.ManagedEntity):
             raise soap.invalid_argument("type", f"{name} is not a managed entity type.")
         types.append(name)
@@ -135,7 +147,9 @@ def container_view_property(mo, path: str):
 @registry.properties("ViewManager")
 def view_manager_property(mo, path: str):
     if path == "viewList":
-        return soap.array_of(vim.view.View, [vim.view.ContainerView(v) for v in _session().objects("views")])
+        return soap.array_of(
+            vim.view.View, [vim.view.ContainerView(v) for v in _session().objects("views")]
+        )
     raise registry.InvalidProperty(path)
 
 
@@ -162,10 +176,13 @@ def _objects(spec: PC.FilterSpec) -> list:
 
     def follow(mo, selections):
         for selection in selections or []:
-            traversal = selection if isinstance(selection, PC.TraversalSpec) else named.get(selection.name)
+            traversal = (
+                selection if isinstance(selection, PC.TraversalSpec) else named.get(selection.name)
+            )
             if traversal is None:
                 raise vmodl.fault.InvalidArgument(
-                    msg=f"No TraversalSpec is named {selection.name!r}.", invalidProperty="selectSet"
+                    msg=f"No TraversalSpec is named {selection.name!r}.",
+                    invalidProperty="selectSet",
                 )
             if traversal.type is None or not isinstance(mo, traversal.type):
                 continue
@@ -187,7 +204,9 @@ def _objects(spec: PC.FilterSpec) -> list:
 
     for obj_spec in spec.objectSet or []:
         if obj_spec.obj is None:
-            raise vmodl.fault.InvalidArgument(msg="An ObjectSpec has no obj.", invalidProperty="obj")
+            raise vmodl.fault.InvalidArgument(
+                msg="An ObjectSpec has no obj.", invalidProperty="obj"
+            )
         morefs.check_singleton(obj_spec.obj)
         _exists(obj_spec.obj)
         if not obj_spec.skip:
@@ -199,7 +218,12 @@ def _objects(spec: PC.FilterSpec) -> list:
 def _exists(mo) -> None:
     """ManagedObjectNotFound unless `mo` is an object of the service."""
     kind = morefs.type_name(mo)
-    if kind in morefs.SINGLETONS or kind in ("PropertyCollector", "OptionManager", "Task", "PropertyFilter"):
+    if kind in morefs.SINGLETONS or kind in (
+        "PropertyCollector",
+        "OptionManager",
+        "Task",
+        "PropertyFilter",
+    ):
         return
     inventory.read_property(mo, "name" if kind != "ContainerView" else "recursive")
 
@@ -212,7 +236,11 @@ def _paths(mo, prop_specs) -> list[str] | None:
         if prop_spec.type is None or not isinstance(mo, prop_spec.type):
             continue
         matched = True
-        wanted = inventory.ALL_PATHS.get(morefs.type_name(mo), []) if prop_spec.all else (prop_spec.pathSet or [])
+        wanted = (
+            inventory.ALL_PATHS.get(morefs.type_name(mo), [])
+            if prop_spec.all
+            else (prop_spec.pathSet or [])
+        )
         paths.extend(p for p in wanted if p not in paths)
     return paths if matched else None
 
@@ -323,7 +351,9 @@ def create_property_collector(call: registry.Call):
 def destroy_property_collector(call: registry.Call):
     collector_id = _collector(call.this)
     if collector_id == morefs.PROPERTY_COLLECTOR._moId:
-        raise vmodl.fault.NotSupported(msg="The service's own PropertyCollector cannot be destroyed.")
+        raise vmodl.fault.NotSupported(
+            msg="The service's own PropertyCollector cannot be destroyed."
+        )
     session = _session()
     del session.objects("collectors")[collector_id]
     filters = session.objects("filters")
@@ -374,9 +404,14 @@ def filter_property(mo, path: str):
 def collector_property(mo, path: str):
     collector_id = _collector(mo)
     if path == "filter":
-        return soap.array_of(PC.Filter, [
-            PC.Filter(f) for f, kept in _session().objects("filters").items() if kept["collector"] == collector_id
-        ])
+        return soap.array_of(
+            PC.Filter,
+            [
+                PC.Filter(f)
+                for f, kept in _session().objects("filters").items()
+                if kept["collector"] == collector_id
+            ],
+        )
     raise registry.InvalidProperty(path)
 
 
@@ -401,10 +436,18 @@ def _filter_update(filter_id: str, kept: dict):
         now[key] = digests
         if key not in before:
             changes = [PC.Change(name=p.name, op="assign", val=p.val) for p in content.propSet]
-            updates.append(PC.ObjectUpdate(kind="enter", obj=content.obj, changeSet=changes, missingSet=content.missingSet))
+            updates.append(
+                PC.ObjectUpdate(
+                    kind="enter", obj=content.obj, changeSet=changes, missingSet=content.missingSet
+                )
+            )
             continue
         old = before[key]
-        changes = [PC.Change(name=p.name, op="assign", val=p.val) for p in content.propSet if old.get(p.name) != digests[p.name]]
+        changes = [
+            PC.Change(name=p.name, op="assign", val=p.val)
+            for p in content.propSet
+            if old.get(p.name) != digests[p.name]
+        ]
         changes += [PC.Change(name=name, op="remove") for name in old if name not in digests]
         if changes:
             updates.append(PC.ObjectUpdate(kind="modify", obj=content.obj, changeSet=changes))
@@ -423,8 +466,14 @@ def _wait(call: registry.Call, max_wait: float | None, ex: bool):
     version = call.args.get("version") or ""
     current_version = session.state.get(f"version:{collector_id}", "")
     if version and version != current_version:
-        raise vmodl.query.InvalidCollectorVersion(msg=f"Version {version!r} is not the collector's last ({current_version!r}).")
-    filters = {f: kept for f, kept in session.objects("filters").items() if kept["collector"] == collector_id}
+        raise vmodl.query.InvalidCollectorVersion(
+            msg=f"Version {version!r} is not the collector's last ({current_version!r})."
+        )
+    filters = {
+        f: kept
+        for f, kept in session.objects("filters").items()
+        if kept["collector"] == collector_id
+    }
     updates = []
     if not version:  # a first call reports everything afresh
         for kept in filters.values():
@@ -452,7 +501,8 @@ def wait_for_updates_ex(call: registry.Call):
     max_wait = getattr(options, "maxWaitSeconds", None) if options is not None else None
     if max_wait is not None and not 0 <= max_wait <= MAX_WAIT_SECONDS:
         raise soap.invalid_argument(
-            "options.maxWaitSeconds", f"maxWaitSeconds is from 0 to {MAX_WAIT_SECONDS} (an xsd:int)."
+            "options.maxWaitSeconds",
+            f"maxWaitSeconds is from 0 to {MAX_WAIT_SECONDS} (an xsd:int).",
         )
     return _wait(call, max_wait, ex=True)
 

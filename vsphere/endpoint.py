@@ -91,18 +91,26 @@ def _call(request: soap.Request, session) -> Answer:
         return _fault(
             vmodl.fault.MethodNotFound(
                 msg=f"{request.method} is not implemented by the lab's {key[0]}.",
-                receiver=request.this, method=request.method,
+                receiver=request.this,
+                method=request.method,
             ),
             request.version,
         )
     try:
         morefs.check_singleton(request.this)
         with inventory.scope(session.user if session else None):
-            result = handler(registry.Call(user=session.user if session else None, this=request.this, args=request.args))
+            result = handler(
+                registry.Call(
+                    user=session.user if session else None, this=request.this, args=request.args
+                )
+            )
     except WaitForTicks as wait:
         return Answer(200, soap.serialize_response(request, wait.on_timeout), wait=wait)
     except registry.InvalidProperty as exc:
-        return _fault(vmodl.query.InvalidProperty(msg=f"Unknown property {exc.path!r}.", name=exc.path), request.version)
+        return _fault(
+            vmodl.query.InvalidProperty(msg=f"Unknown property {exc.path!r}.", name=exc.path),
+            request.version,
+        )
     except vmodl.MethodFault as fault:
         return _fault(fault, request.version)
     try:
@@ -114,7 +122,9 @@ def _call(request: soap.Request, session) -> Answer:
 
 def _internal_error() -> vmodl.fault.SystemError:
     """What a client learns of a failure inside the lab: that it happened (the log has why)."""
-    return vmodl.fault.SystemError(msg="Internal error; see the lab's log.", reason="internal error")
+    return vmodl.fault.SystemError(
+        msg="Internal error; see the lab's log.", reason="internal error"
+    )
 
 
 def handle(body: bytes, soap_action: str, cookie: str | None, client: sessions.Client) -> Answer:
@@ -169,7 +179,9 @@ def _response(answer: Answer, https: bool) -> HttpResponse:
     # failure inside a call is logged where it is caught, in `handle`).
     response._has_been_logged = True
     if answer.cookie:
-        response.set_cookie(sessions.COOKIE_NAME, answer.cookie, httponly=True, secure=https, samesite="Strict")
+        response.set_cookie(
+            sessions.COOKIE_NAME, answer.cookie, httponly=True, secure=https, samesite="Strict"
+        )
     return response
 
 
@@ -182,7 +194,9 @@ async def sdk(request):
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     body = request.read(limit + 1)
     if len(body) > limit:
-        fault = soap.invalid_request(f"The request body is larger than the {limit} bytes the API accepts.").fault
+        fault = soap.invalid_request(
+            f"The request body is larger than the {limit} bytes the API accepts."
+        ).fault
         return _response(_fault(fault, soap.VERSION), request.is_secure())
     client = sessions.Client(
         client_address(request), request.META.get("HTTP_USER_AGENT", ""), request.is_secure()

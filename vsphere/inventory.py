@@ -34,7 +34,9 @@ KB_PER_MB = 1024
 DATACENTER_NAME = "vmemlab"
 NETWORK_NAME = "VM Network"
 DATASTORE_CAPACITY = 2 * 1024**4  # our choice: a 2 TB local VMFS datastore per host
-UUID_NAMESPACE = uuid.UUID("5b1c4a2e-6c1e-4d0a-9a55-7f3a6f0d2c11")  # the lab's own, for stable uuids
+UUID_NAMESPACE = uuid.UUID(
+    "5b1c4a2e-6c1e-4d0a-9a55-7f3a6f0d2c11"
+)  # the lab's own, for stable uuids
 # The engine's guest OS presets -> vSphere guestId (VirtualMachineGuestOsIdentifier) and full
 # name; a test checks every preset has one. Windows Server 2022 is windows2019srvNext_64Guest
 # (introduced in ESXi 7.0.2, hardware version 19); the aliases are the versions they stand for.
@@ -82,11 +84,16 @@ class Inventory:
         self.hosts = {h.pk: h for h in Host.objects.order_by("name")} if visible("host") else {}
         self.pools = (
             {p.pk: p for p in ResourcePool.objects.filter(host_id__in=self.hosts).order_by("pk")}
-            if visible("pool") else {}
+            if visible("pool")
+            else {}
         )
         self.vms = (
-            {v.pk: v for v in VirtualMachine.objects.filter(host_id__in=self.hosts).order_by("name")}
-            if visible("vm") else {}
+            {
+                v.pk: v
+                for v in VirtualMachine.objects.filter(host_id__in=self.hosts).order_by("name")
+            }
+            if visible("vm")
+            else {}
         )
         self.root_pools = {p.host_id: p for p in self.pools.values() if p.is_root}
         self._ticks: dict[int, tuple] = {}
@@ -122,8 +129,10 @@ class Inventory:
         Datastore reference; ManagedObjectNotFound for one that is not (or not visible)."""
         kind = morefs.type_name(mo)
         prefixes = {
-            "VirtualMachine": ("vm-", self.vms), "HostSystem": ("host-", self.hosts),
-            "ResourcePool": ("resgroup-", self.pools), "ComputeResource": ("domain-s", self.hosts),
+            "VirtualMachine": ("vm-", self.vms),
+            "HostSystem": ("host-", self.hosts),
+            "ResourcePool": ("resgroup-", self.pools),
+            "ComputeResource": ("domain-s", self.hosts),
             "Datastore": ("datastore-", self.hosts),
         }
         if kind not in prefixes:
@@ -268,11 +277,15 @@ def _folder(mo):
     return FOLDERS[mo._moId]
 
 
-register_table("Folder", {
-    **_entity_basics(lambda f, mo: f[0], lambda f, mo: vim.Datacenter(f[1]) if f[1] else None),
-    "childEntity": lambda f, mo: array_of(vim.ManagedEntity, folder_children(mo._moId)),
-    "childType": lambda f, mo: array_of(str, f[2]),
-}, _folder)
+register_table(
+    "Folder",
+    {
+        **_entity_basics(lambda f, mo: f[0], lambda f, mo: vim.Datacenter(f[1]) if f[1] else None),
+        "childEntity": lambda f, mo: array_of(vim.ManagedEntity, folder_children(mo._moId)),
+        "childType": lambda f, mo: array_of(str, f[2]),
+    },
+    _folder,
+)
 
 
 def _datacenter(mo):
@@ -281,16 +294,24 @@ def _datacenter(mo):
     return mo
 
 
-register_table("Datacenter", {
-    **_entity_basics(lambda dc, mo: DATACENTER_NAME, lambda dc, mo: vim.Folder(morefs.ROOT_FOLDER)),
-    "vmFolder": lambda dc, mo: vim.Folder(morefs.VM_FOLDER),
-    "hostFolder": lambda dc, mo: vim.Folder(morefs.HOST_FOLDER),
-    "datastoreFolder": lambda dc, mo: vim.Folder(morefs.DATASTORE_FOLDER),
-    "networkFolder": lambda dc, mo: vim.Folder(morefs.NETWORK_FOLDER),
-    "datastore": lambda dc, mo: array_of(vim.Datastore, folder_children(morefs.DATASTORE_FOLDER)),
-    "network": lambda dc, mo: array_of(vim.Network, [vim.Network(morefs.NETWORK)]),
-    "overallStatus": lambda dc, mo: "green",
-}, _datacenter)
+register_table(
+    "Datacenter",
+    {
+        **_entity_basics(
+            lambda dc, mo: DATACENTER_NAME, lambda dc, mo: vim.Folder(morefs.ROOT_FOLDER)
+        ),
+        "vmFolder": lambda dc, mo: vim.Folder(morefs.VM_FOLDER),
+        "hostFolder": lambda dc, mo: vim.Folder(morefs.HOST_FOLDER),
+        "datastoreFolder": lambda dc, mo: vim.Folder(morefs.DATASTORE_FOLDER),
+        "networkFolder": lambda dc, mo: vim.Folder(morefs.NETWORK_FOLDER),
+        "datastore": lambda dc, mo: array_of(
+            vim.Datastore, folder_children(morefs.DATASTORE_FOLDER)
+        ),
+        "network": lambda dc, mo: array_of(vim.Network, [vim.Network(morefs.NETWORK)]),
+        "overallStatus": lambda dc, mo: "green",
+    },
+    _datacenter,
+)
 
 
 def _network(mo):
@@ -299,12 +320,24 @@ def _network(mo):
     return mo
 
 
-register_table("Network", {
-    **_entity_basics(lambda n, mo: NETWORK_NAME, lambda n, mo: vim.Folder(morefs.NETWORK_FOLDER)),
-    "summary": lambda n, mo: vim.Network.Summary(network=mo, name=NETWORK_NAME, accessible=True, ipPoolName=""),
-    "host": lambda n, mo: array_of(vim.HostSystem, [morefs.moref(h) for h in current().hosts.values()]),
-    "vm": lambda n, mo: array_of(vim.VirtualMachine, [morefs.moref(v) for v in current().vms.values()]),
-}, _network)
+register_table(
+    "Network",
+    {
+        **_entity_basics(
+            lambda n, mo: NETWORK_NAME, lambda n, mo: vim.Folder(morefs.NETWORK_FOLDER)
+        ),
+        "summary": lambda n, mo: vim.Network.Summary(
+            network=mo, name=NETWORK_NAME, accessible=True, ipPoolName=""
+        ),
+        "host": lambda n, mo: array_of(
+            vim.HostSystem, [morefs.moref(h) for h in current().hosts.values()]
+        ),
+        "vm": lambda n, mo: array_of(
+            vim.VirtualMachine, [morefs.moref(v) for v in current().vms.values()]
+        ),
+    },
+    _network,
+)
 
 
 # --- hosts -------------------------------------------------------------------------------------
@@ -316,23 +349,51 @@ def _datastore_name(host: Host) -> str:
 
 def _datastore_summary(host: Host, mo):
     return vim.Datastore.Summary(
-        datastore=mo, name=_datastore_name(host), url=f"ds:///vmfs/volumes/{stable_uuid('ds', host.pk)}/",
-        capacity=DATASTORE_CAPACITY, freeSpace=DATASTORE_CAPACITY // 2, accessible=True,
-        multipleHostAccess=False, type="VMFS", maintenanceMode="normal",
+        datastore=mo,
+        name=_datastore_name(host),
+        url=f"ds:///vmfs/volumes/{stable_uuid('ds', host.pk)}/",
+        capacity=DATASTORE_CAPACITY,
+        freeSpace=DATASTORE_CAPACITY // 2,
+        accessible=True,
+        multipleHostAccess=False,
+        type="VMFS",
+        maintenanceMode="normal",
     )
 
 
-register_table("Datastore", {
-    **_entity_basics(lambda h, mo: _datastore_name(h), lambda h, mo: vim.Folder(morefs.DATASTORE_FOLDER)),
-    "summary": _datastore_summary,
-    "host": lambda h, mo: array_of(vim.Datastore.HostMount, [vim.Datastore.HostMount(
-        key=morefs.moref(h), mountInfo=vim.host.MountInfo(accessMode="readWrite", mounted=True, accessible=True))]),
-    "vm": lambda h, mo: array_of(vim.VirtualMachine, [morefs.moref(v) for v in current().host_vms(h)]),
-    "info": lambda h, mo: vim.host.VmfsDatastoreInfo(
-        name=_datastore_name(h), url=_datastore_summary(h, mo).url, freeSpace=DATASTORE_CAPACITY // 2,
-        maxFileSize=62 * 1024**4, maxVirtualDiskCapacity=62 * 1024**4, maxMemoryFileSize=62 * 1024**4,
-        containerId=stable_uuid("ds", h.pk)),
-}, lambda mo: current().get(mo))
+register_table(
+    "Datastore",
+    {
+        **_entity_basics(
+            lambda h, mo: _datastore_name(h), lambda h, mo: vim.Folder(morefs.DATASTORE_FOLDER)
+        ),
+        "summary": _datastore_summary,
+        "host": lambda h, mo: array_of(
+            vim.Datastore.HostMount,
+            [
+                vim.Datastore.HostMount(
+                    key=morefs.moref(h),
+                    mountInfo=vim.host.MountInfo(
+                        accessMode="readWrite", mounted=True, accessible=True
+                    ),
+                )
+            ],
+        ),
+        "vm": lambda h, mo: array_of(
+            vim.VirtualMachine, [morefs.moref(v) for v in current().host_vms(h)]
+        ),
+        "info": lambda h, mo: vim.host.VmfsDatastoreInfo(
+            name=_datastore_name(h),
+            url=_datastore_summary(h, mo).url,
+            freeSpace=DATASTORE_CAPACITY // 2,
+            maxFileSize=62 * 1024**4,
+            maxVirtualDiskCapacity=62 * 1024**4,
+            maxMemoryFileSize=62 * 1024**4,
+            containerId=stable_uuid("ds", h.pk),
+        ),
+    },
+    lambda mo: current().get(mo),
+)
 
 
 CORE_MHZ = 2000  # our choice: the lab's hosts are made of 2 GHz cores
@@ -345,9 +406,17 @@ def cpu_cores(host: Host) -> int:
 def _host_hardware_summary(host: Host):
     cores = cpu_cores(host)
     return vim.host.Summary.HardwareSummary(
-        vendor="vmemlab", model="Simulated ESXi host", uuid=stable_uuid("host", host.pk),
-        memorySize=host.memory_mb * MB, cpuModel="vmemlab virtual CPU", cpuMhz=CORE_MHZ,
-        numCpuPkgs=1, numCpuCores=cores, numCpuThreads=cores, numNics=1, numHBAs=1,
+        vendor="vmemlab",
+        model="Simulated ESXi host",
+        uuid=stable_uuid("host", host.pk),
+        memorySize=host.memory_mb * MB,
+        cpuModel="vmemlab virtual CPU",
+        cpuMhz=CORE_MHZ,
+        numCpuPkgs=1,
+        numCpuCores=cores,
+        numCpuThreads=cores,
+        numNics=1,
+        numHBAs=1,
     )
 
 
@@ -364,68 +433,119 @@ def _host_quick_stats(host: Host):
 
 def _host_runtime(host: Host):
     return vim.host.RuntimeInfo(
-        connectionState="connected", powerState="poweredOn", inMaintenanceMode=False,
-        standbyMode="none", bootTime=host.created,
+        connectionState="connected",
+        powerState="poweredOn",
+        inMaintenanceMode=False,
+        standbyMode="none",
+        bootTime=host.created,
     )
 
 
 def host_options(host: Host):
     """configManager.advancedOption's values: the host's Mem.* advanced settings."""
-    return array_of(vim.option.OptionValue, [
-        vim.option.OptionValue(key=name, value=int(value)) for name, value in sorted(host.settings.items())
-    ])
+    return array_of(
+        vim.option.OptionValue,
+        [
+            vim.option.OptionValue(key=name, value=int(value))
+            for name, value in sorted(host.settings.items())
+        ],
+    )
 
 
 def _product():
     return vim.AboutInfo(
-        name="VMware ESXi", fullName="VMware ESXi 8.0.3 build-24022510 (vmemlab)", vendor="VMware, Inc.",
-        version="8.0.3", build="24022510", osType="vmnix-x86", productLineId="embeddedEsx",
-        apiType="HostAgent", apiVersion=VERSION_ID,
+        name="VMware ESXi",
+        fullName="VMware ESXi 8.0.3 build-24022510 (vmemlab)",
+        vendor="VMware, Inc.",
+        version="8.0.3",
+        build="24022510",
+        osType="vmnix-x86",
+        productLineId="embeddedEsx",
+        apiType="HostAgent",
+        apiVersion=VERSION_ID,
     )
 
 
 def _host_hardware(host: Host):
     cores = cpu_cores(host)
     return vim.host.HardwareInfo(
-        systemInfo=vim.host.SystemInfo(vendor="vmemlab", model="Simulated ESXi host", uuid=stable_uuid("host", host.pk)),
-        cpuInfo=vim.host.CpuInfo(numCpuPackages=1, numCpuCores=cores, numCpuThreads=cores, hz=CORE_MHZ * 1_000_000),
-        cpuPkg=array_of(vim.host.CpuPackage, [vim.host.CpuPackage(
-            index=0, vendor="intel", hz=CORE_MHZ * 1_000_000, busHz=100_000_000, description="vmemlab virtual CPU",
-            threadId=array_of(VmomiShort, list(range(min(cores, 32767)))),
-        )]),
+        systemInfo=vim.host.SystemInfo(
+            vendor="vmemlab", model="Simulated ESXi host", uuid=stable_uuid("host", host.pk)
+        ),
+        cpuInfo=vim.host.CpuInfo(
+            numCpuPackages=1, numCpuCores=cores, numCpuThreads=cores, hz=CORE_MHZ * 1_000_000
+        ),
+        cpuPkg=array_of(
+            vim.host.CpuPackage,
+            [
+                vim.host.CpuPackage(
+                    index=0,
+                    vendor="intel",
+                    hz=CORE_MHZ * 1_000_000,
+                    busHz=100_000_000,
+                    description="vmemlab virtual CPU",
+                    threadId=array_of(VmomiShort, list(range(min(cores, 32767)))),
+                )
+            ],
+        ),
         memorySize=host.memory_mb * MB,
         smcPresent=False,
     )
 
 
-register_table("HostSystem", {
-    **_entity_basics(lambda h, mo: h.name, lambda h, mo: morefs.compute_resource(h.pk)),
-    "summary": lambda h, mo: vim.host.Summary(
-        host=mo, hardware=_host_hardware_summary(h), runtime=_host_runtime(h),
-        config=vim.host.Summary.ConfigSummary(name=h.name, port=443, vmotionEnabled=False,
-                                              faultToleranceEnabled=False, product=_product()),
-        quickStats=_host_quick_stats(h), overallStatus="green", rebootRequired=False,
-        managementServerIp="127.0.0.1",
-    ),
-    "summary.hardware.memorySize": lambda h, mo: h.memory_mb * MB,
-    "hardware": lambda h, mo: _host_hardware(h),
-    "hardware.memorySize": lambda h, mo: h.memory_mb * MB,
-    "runtime": lambda h, mo: _host_runtime(h),
-    "config": lambda h, mo: vim.host.ConfigInfo(host=mo, product=_product(), option=host_options(h)),
-    "config.option": lambda h, mo: host_options(h),
-    "configManager": lambda h, mo: vim.host.ConfigManager(advancedOption=morefs.host_options(h.pk)),
-    "vm": lambda h, mo: array_of(vim.VirtualMachine, [morefs.moref(v) for v in current().host_vms(h)]),
-    "datastore": lambda h, mo: array_of(vim.Datastore, [morefs.datastore(h.pk)]),
-    "network": lambda h, mo: array_of(vim.Network, [vim.Network(morefs.NETWORK)]),
-}, lambda mo: current().get(mo))
+register_table(
+    "HostSystem",
+    {
+        **_entity_basics(lambda h, mo: h.name, lambda h, mo: morefs.compute_resource(h.pk)),
+        "summary": lambda h, mo: vim.host.Summary(
+            host=mo,
+            hardware=_host_hardware_summary(h),
+            runtime=_host_runtime(h),
+            config=vim.host.Summary.ConfigSummary(
+                name=h.name,
+                port=443,
+                vmotionEnabled=False,
+                faultToleranceEnabled=False,
+                product=_product(),
+            ),
+            quickStats=_host_quick_stats(h),
+            overallStatus="green",
+            rebootRequired=False,
+            managementServerIp="127.0.0.1",
+        ),
+        "summary.hardware.memorySize": lambda h, mo: h.memory_mb * MB,
+        "hardware": lambda h, mo: _host_hardware(h),
+        "hardware.memorySize": lambda h, mo: h.memory_mb * MB,
+        "runtime": lambda h, mo: _host_runtime(h),
+        "config": lambda h, mo: vim.host.ConfigInfo(
+            host=mo, product=_product(), option=host_options(h)
+        ),
+        "config.option": lambda h, mo: host_options(h),
+        "configManager": lambda h, mo: vim.host.ConfigManager(
+            advancedOption=morefs.host_options(h.pk)
+        ),
+        "vm": lambda h, mo: array_of(
+            vim.VirtualMachine, [morefs.moref(v) for v in current().host_vms(h)]
+        ),
+        "datastore": lambda h, mo: array_of(vim.Datastore, [morefs.datastore(h.pk)]),
+        "network": lambda h, mo: array_of(vim.Network, [vim.Network(morefs.NETWORK)]),
+    },
+    lambda mo: current().get(mo),
+)
 
 
 def _compute_summary(host: Host):
     capacity = services.capacity_for_vms(host)
     cores = cpu_cores(host)
     return vim.ComputeResource.Summary(
-        totalCpu=host.cpu_mhz, totalMemory=host.memory_mb * MB, numCpuCores=cores, numCpuThreads=cores,
-        effectiveCpu=capacity["cpu"], effectiveMemory=capacity["memory"], numHosts=1, numEffectiveHosts=1,
+        totalCpu=host.cpu_mhz,
+        totalMemory=host.memory_mb * MB,
+        numCpuCores=cores,
+        numCpuThreads=cores,
+        effectiveCpu=capacity["cpu"],
+        effectiveMemory=capacity["memory"],
+        numHosts=1,
+        numEffectiveHosts=1,
         overallStatus="green",
     )
 
@@ -435,14 +555,18 @@ def _root_pool(host: Host):
     return morefs.moref(root) if root is not None else None
 
 
-register_table("ComputeResource", {
-    **_entity_basics(lambda h, mo: h.name, lambda h, mo: vim.Folder(morefs.HOST_FOLDER)),
-    "host": lambda h, mo: array_of(vim.HostSystem, [morefs.moref(h)]),
-    "resourcePool": lambda h, mo: _root_pool(h),
-    "datastore": lambda h, mo: array_of(vim.Datastore, [morefs.datastore(h.pk)]),
-    "network": lambda h, mo: array_of(vim.Network, [vim.Network(morefs.NETWORK)]),
-    "summary": lambda h, mo: _compute_summary(h),
-}, lambda mo: current().get(mo))
+register_table(
+    "ComputeResource",
+    {
+        **_entity_basics(lambda h, mo: h.name, lambda h, mo: vim.Folder(morefs.HOST_FOLDER)),
+        "host": lambda h, mo: array_of(vim.HostSystem, [morefs.moref(h)]),
+        "resourcePool": lambda h, mo: _root_pool(h),
+        "datastore": lambda h, mo: array_of(vim.Datastore, [morefs.datastore(h.pk)]),
+        "network": lambda h, mo: array_of(vim.Network, [vim.Network(morefs.NETWORK)]),
+        "summary": lambda h, mo: _compute_summary(h),
+    },
+    lambda mo: current().get(mo),
+)
 
 
 # --- resource pools --------------------------------------------------------------------------
@@ -482,7 +606,11 @@ def _usage(runtime: dict, resource: str, scale: int, overall: int):
 
 def pool_runtime(pool: ResourcePool):
     inv = current()
-    values = inv.samples("pool", pool) if not pool.is_root else inv.samples("host", inv.hosts[pool.host_id])
+    values = (
+        inv.samples("pool", pool)
+        if not pool.is_root
+        else inv.samples("host", inv.hosts[pool.host_id])
+    )
     runtime = inv.runtime(pool)
     return vim.ResourcePool.RuntimeInfo(
         memory=_usage(runtime, "memory", MB, int(values.get("mem.consumed", 0)) * 1024),
@@ -502,37 +630,60 @@ def _pool_quick_stats(pool: ResourcePool):
                     values[key] = values.get(key, 0) + value
     mb = _mb_of(values)
     return vim.ResourcePool.Summary.QuickStats(
-        overallCpuUsage=0, overallCpuDemand=0,
-        guestMemoryUsage=mb("mem.active"), hostMemoryUsage=mb("mem.consumed") + mb("mem.overhead"),
-        distributedCpuEntitlement=0, distributedMemoryEntitlement=mb("mem.entitlement"),
-        staticCpuEntitlement=0, staticMemoryEntitlement=0,
-        privateMemory=max(0, mb("mem.granted") - mb("mem.shared")), sharedMemory=mb("mem.shared"),
-        swappedMemory=mb("mem.swapped"), balloonedMemory=mb("mem.vmmemctl"),
-        overheadMemory=mb("mem.overhead"), consumedOverheadMemory=mb("mem.overhead"),
+        overallCpuUsage=0,
+        overallCpuDemand=0,
+        guestMemoryUsage=mb("mem.active"),
+        hostMemoryUsage=mb("mem.consumed") + mb("mem.overhead"),
+        distributedCpuEntitlement=0,
+        distributedMemoryEntitlement=mb("mem.entitlement"),
+        staticCpuEntitlement=0,
+        staticMemoryEntitlement=0,
+        privateMemory=max(0, mb("mem.granted") - mb("mem.shared")),
+        sharedMemory=mb("mem.shared"),
+        swappedMemory=mb("mem.swapped"),
+        balloonedMemory=mb("mem.vmmemctl"),
+        overheadMemory=mb("mem.overhead"),
+        consumedOverheadMemory=mb("mem.overhead"),
         compressedMemory=int(values.get("mem.compressed", 0)),
     )
 
 
 def _pool_parent(pool: ResourcePool, mo):
-    return morefs.compute_resource(pool.host_id) if pool.is_root else vim.ResourcePool(f"resgroup-{pool.parent_id}")
+    return (
+        morefs.compute_resource(pool.host_id)
+        if pool.is_root
+        else vim.ResourcePool(f"resgroup-{pool.parent_id}")
+    )
 
 
-register_table("ResourcePool", {
-    **_entity_basics(lambda p, mo: p.name, _pool_parent),
-    "owner": lambda p, mo: morefs.compute_resource(p.host_id),
-    "resourcePool": lambda p, mo: array_of(vim.ResourcePool, [morefs.moref(c) for c in current().child_pools(p)]),
-    "vm": lambda p, mo: array_of(vim.VirtualMachine, [morefs.moref(v) for v in current().pool_vms(p)]),
-    "config": lambda p, mo: resource_config(p, mo, pool=True),
-    "runtime": lambda p, mo: pool_runtime(p),
-    "summary": lambda p, mo: vim.ResourcePool.Summary(
-        name=p.name, config=resource_config(p, mo, pool=True), runtime=pool_runtime(p),
-        quickStats=_pool_quick_stats(p),
-        configuredMemoryMB=sum(v.memory_mb for v in current().pool_vms(p)),
-    ),
-    "childConfiguration": lambda p, mo: array_of(vim.ResourceConfigSpec, [
-        resource_config(c, morefs.moref(c), pool=True) for c in current().child_pools(p)
-    ] + [resource_config(v, morefs.moref(v), pool=False) for v in current().pool_vms(p)]),
-}, lambda mo: current().get(mo))
+register_table(
+    "ResourcePool",
+    {
+        **_entity_basics(lambda p, mo: p.name, _pool_parent),
+        "owner": lambda p, mo: morefs.compute_resource(p.host_id),
+        "resourcePool": lambda p, mo: array_of(
+            vim.ResourcePool, [morefs.moref(c) for c in current().child_pools(p)]
+        ),
+        "vm": lambda p, mo: array_of(
+            vim.VirtualMachine, [morefs.moref(v) for v in current().pool_vms(p)]
+        ),
+        "config": lambda p, mo: resource_config(p, mo, pool=True),
+        "runtime": lambda p, mo: pool_runtime(p),
+        "summary": lambda p, mo: vim.ResourcePool.Summary(
+            name=p.name,
+            config=resource_config(p, mo, pool=True),
+            runtime=pool_runtime(p),
+            quickStats=_pool_quick_stats(p),
+            configuredMemoryMB=sum(v.memory_mb for v in current().pool_vms(p)),
+        ),
+        "childConfiguration": lambda p, mo: array_of(
+            vim.ResourceConfigSpec,
+            [resource_config(c, morefs.moref(c), pool=True) for c in current().child_pools(p)]
+            + [resource_config(v, morefs.moref(v), pool=False) for v in current().pool_vms(p)],
+        ),
+    },
+    lambda mo: current().get(mo),
+)
 
 
 # --- virtual machines ----------------------------------------------------------------------------
@@ -591,11 +742,15 @@ def _vm_guest(vm: VirtualMachine, mo):
     on = vm.powered_on
     return vim.vm.GuestInfo(
         guestState="running" if on else "notRunning",
-        guestId=guest_id, guestFullName=full_name, guestFamily=_guest_family(vm.guest_os),
+        guestId=guest_id,
+        guestFullName=full_name,
+        guestFamily=_guest_family(vm.guest_os),
         toolsStatus="toolsOk" if on else "toolsNotRunning",
         toolsRunningStatus="guestToolsRunning" if on else "guestToolsNotRunning",
-        toolsVersionStatus2="guestToolsCurrent", hostName=vm.name,
-        net=array_of(vim.vm.GuestInfo.NicInfo), disk=array_of(vim.vm.GuestInfo.DiskInfo),
+        toolsVersionStatus2="guestToolsCurrent",
+        hostName=vm.name,
+        net=array_of(vim.vm.GuestInfo.NicInfo),
+        disk=array_of(vim.vm.GuestInfo.DiskInfo),
     )
 
 
@@ -609,34 +764,57 @@ def _vm_summary(vm: VirtualMachine, mo):
         vm=mo,
         runtime=_vm_runtime(vm, mo),
         guest=vim.vm.Summary.GuestSummary(
-            guestId=guest.guestId, guestFullName=guest.guestFullName, toolsStatus=guest.toolsStatus,
-            toolsVersionStatus2=guest.toolsVersionStatus2, toolsRunningStatus=guest.toolsRunningStatus,
+            guestId=guest.guestId,
+            guestFullName=guest.guestFullName,
+            toolsStatus=guest.toolsStatus,
+            toolsVersionStatus2=guest.toolsVersionStatus2,
+            toolsRunningStatus=guest.toolsRunningStatus,
             hostName=vm.name,
         ),
         config=vim.vm.Summary.ConfigSummary(
-            name=vm.name, template=False, vmPathName=_vm_path(vm), memorySizeMB=vm.memory_mb,
-            cpuReservation=vm.cpu_reservation, memoryReservation=vm.memory_reservation, numCpu=vm.vcpus,
-            numEthernetCards=0, numVirtualDisks=0, uuid=stable_uuid("bios", vm.pk),
-            instanceUuid=stable_uuid("vm", vm.pk), guestId=guest.guestId, guestFullName=guest.guestFullName,
+            name=vm.name,
+            template=False,
+            vmPathName=_vm_path(vm),
+            memorySizeMB=vm.memory_mb,
+            cpuReservation=vm.cpu_reservation,
+            memoryReservation=vm.memory_reservation,
+            numCpu=vm.vcpus,
+            numEthernetCards=0,
+            numVirtualDisks=0,
+            uuid=stable_uuid("bios", vm.pk),
+            instanceUuid=stable_uuid("vm", vm.pk),
+            guestId=guest.guestId,
+            guestFullName=guest.guestFullName,
             annotation="",
         ),
-        storage=vim.vm.Summary.StorageSummary(committed=0, uncommitted=0, unshared=0, timestamp=datetime.now(UTC)),
+        storage=vim.vm.Summary.StorageSummary(
+            committed=0, uncommitted=0, unshared=0, timestamp=datetime.now(UTC)
+        ),
         quickStats=vm_quick_stats(vm),
         overallStatus="green",
     )
 
 
 def extra_config(vm: VirtualMachine):
-    options = [vim.option.OptionValue(key="sched.mem.pshare.enable", value="TRUE" if vm.pshare_enabled else "FALSE")]
+    options = [
+        vim.option.OptionValue(
+            key="sched.mem.pshare.enable", value="TRUE" if vm.pshare_enabled else "FALSE"
+        )
+    ]
     if vm.pshare_salt:
         options.append(vim.option.OptionValue(key="sched.mem.pshare.salt", value=vm.pshare_salt))
     return array_of(vim.option.OptionValue, options)
 
 
 def _vm_hardware(vm: VirtualMachine, mo):
-    return vim.vm.VirtualHardware(numCPU=vm.vcpus, numCoresPerSocket=1, memoryMB=vm.memory_mb,
-                                  virtualICH7MPresent=False, virtualSMCPresent=False,
-                                  device=array_of(vim.vm.device.VirtualDevice))
+    return vim.vm.VirtualHardware(
+        numCPU=vm.vcpus,
+        numCoresPerSocket=1,
+        memoryMB=vm.memory_mb,
+        virtualICH7MPresent=False,
+        virtualSMCPresent=False,
+        device=array_of(vim.vm.device.VirtualDevice),
+    )
 
 
 def _vm_config(vm: VirtualMachine, mo):
@@ -665,26 +843,32 @@ def _vm_config(vm: VirtualMachine, mo):
     )
 
 
-register_table("VirtualMachine", {
-    **_entity_basics(lambda v, mo: v.name, lambda v, mo: vim.Folder(morefs.VM_FOLDER)),
-    "resourcePool": lambda v, mo: vim.ResourcePool(f"resgroup-{v.resource_pool_id}") if v.resource_pool_id else None,
-    "runtime": _vm_runtime,
-    "runtime.powerState": lambda v, mo: v.power_state,
-    "runtime.host": lambda v, mo: vim.HostSystem(f"host-{v.host_id}"),
-    "summary": _vm_summary,
-    "summary.quickStats": lambda v, mo: vm_quick_stats(v),
-    "guest": _vm_guest,
-    "config": _vm_config,
-    "config.hardware": _vm_hardware,
-    "config.memoryAllocation": lambda v, mo: allocation_info(v, "memory", pool=False),
-    "config.extraConfig": lambda v, mo: extra_config(v),
-    "resourceConfig": lambda v, mo: resource_config(v, mo, pool=False),
-    "datastore": lambda v, mo: array_of(vim.Datastore, [morefs.datastore(v.host_id)]),
-    "network": lambda v, mo: array_of(vim.Network, [vim.Network(morefs.NETWORK)]),
-    "guestHeartbeatStatus": lambda v, mo: "green" if v.powered_on else "gray",
-    "snapshot": lambda v, mo: None,
-    "layoutEx": lambda v, mo: None,
-}, lambda mo: current().get(mo))
+register_table(
+    "VirtualMachine",
+    {
+        **_entity_basics(lambda v, mo: v.name, lambda v, mo: vim.Folder(morefs.VM_FOLDER)),
+        "resourcePool": lambda v, mo: (
+            vim.ResourcePool(f"resgroup-{v.resource_pool_id}") if v.resource_pool_id else None
+        ),
+        "runtime": _vm_runtime,
+        "runtime.powerState": lambda v, mo: v.power_state,
+        "runtime.host": lambda v, mo: vim.HostSystem(f"host-{v.host_id}"),
+        "summary": _vm_summary,
+        "summary.quickStats": lambda v, mo: vm_quick_stats(v),
+        "guest": _vm_guest,
+        "config": _vm_config,
+        "config.hardware": _vm_hardware,
+        "config.memoryAllocation": lambda v, mo: allocation_info(v, "memory", pool=False),
+        "config.extraConfig": lambda v, mo: extra_config(v),
+        "resourceConfig": lambda v, mo: resource_config(v, mo, pool=False),
+        "datastore": lambda v, mo: array_of(vim.Datastore, [morefs.datastore(v.host_id)]),
+        "network": lambda v, mo: array_of(vim.Network, [vim.Network(morefs.NETWORK)]),
+        "guestHeartbeatStatus": lambda v, mo: "green" if v.powered_on else "gray",
+        "snapshot": lambda v, mo: None,
+        "layoutEx": lambda v, mo: None,
+    },
+    lambda mo: current().get(mo),
+)
 
 
 # --- the inventory's paths (SearchIndex) ----------------------------------------------------------
@@ -700,14 +884,24 @@ def children_of(mo) -> list:
     if kind == "Folder":
         return folder_children(mo._moId)
     if kind == "Datacenter":
-        return [vim.Folder(f) for f in (morefs.VM_FOLDER, morefs.HOST_FOLDER, morefs.DATASTORE_FOLDER, morefs.NETWORK_FOLDER)]
+        return [
+            vim.Folder(f)
+            for f in (
+                morefs.VM_FOLDER,
+                morefs.HOST_FOLDER,
+                morefs.DATASTORE_FOLDER,
+                morefs.NETWORK_FOLDER,
+            )
+        ]
     if kind == "ComputeResource":
         host = current().get(mo)
         root = _root_pool(host)
         return [morefs.moref(host)] + ([root] if root else [])
     if kind == "ResourcePool":
         pool = current().get(mo)
-        return [morefs.moref(c) for c in current().child_pools(pool)] + [morefs.moref(v) for v in current().pool_vms(pool)]
+        return [morefs.moref(c) for c in current().child_pools(pool)] + [
+            morefs.moref(v) for v in current().pool_vms(pool)
+        ]
     return []
 
 
@@ -727,7 +921,7 @@ def search_find_child(call: registry.Call):
 
 @registry.method("SearchIndex", "FindByInventoryPath")
 def search_by_inventory_path(call: registry.Call):
-    """"datacenter-name/vm/web01" from the root folder; a "/" inside a name is written "%2f"."""
+    """ "datacenter-name/vm/web01" from the root folder; a "/" inside a name is written "%2f"."""
     path = str(call.args["inventoryPath"]).strip("/")
     node = vim.Folder(morefs.ROOT_FOLDER)
     for part in path.split("/") if path else []:

@@ -16,7 +16,7 @@ NETWORK = "network-7"
 
 def parse_id(mo, prefix: str) -> int:
     """The database id in mo's id after prefix; ManagedObjectNotFound if it has none."""
-    suffix = mo._moId[len(prefix):] if mo._moId.startswith(prefix) else ""
+    suffix = mo._moId[len(prefix) :] if mo._moId.startswith(prefix) else ""
     if not suffix.isascii() or not suffix.isdigit() or len(suffix) > 18:
         raise not_found(mo)
     return int(suffix)

@@ -39,7 +39,10 @@ AGGREGATE = ""  # the lab keeps no per-device instances (vCPUs, NICs, disks)
 
 # The perf providers: a VM, a host (as its HostSystem or its ComputeResource) and a pool.
 _PERF_KINDS = {
-    "VirtualMachine": "vm", "HostSystem": "host", "ComputeResource": "host", "ResourcePool": "pool",
+    "VirtualMachine": "vm",
+    "HostSystem": "host",
+    "ComputeResource": "host",
+    "ResourcePool": "pool",
 }
 
 
@@ -75,8 +78,12 @@ COUNTER_INFOS: dict[int, PM.CounterInfo] = {c.key: counter_info(c) for c in COUN
 def historical_intervals() -> list:
     return [
         vim.HistoricalInterval(
-            key=interval.key, samplingPeriod=interval.sampling_period, name=interval.name,
-            length=interval.length, level=interval.level, enabled=True,
+            key=interval.key,
+            samplingPeriod=interval.sampling_period,
+            name=interval.name,
+            length=interval.length,
+            level=interval.level,
+            enabled=True,
         )
         for interval in HISTORICAL_INTERVALS
     ]
@@ -197,8 +204,10 @@ def entity_metric(plan: PerfPlan, answer: dict, sample_infos: dict | None = None
     if not times or not plan.metrics:
         return None
     series = [
-        (PM.MetricId(counterId=metric.counter.key, instance=instance),
-         [_long(value) for value in answer["series"][metric.stat_key][first:]])
+        (
+            PM.MetricId(counterId=metric.counter.key, instance=instance),
+            [_long(value) for value in answer["series"][metric.stat_key][first:]],
+        )
         for metric, instance in plan.metrics
     ]
     interval = answer["interval"]

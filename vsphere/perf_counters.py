@@ -48,8 +48,13 @@ UNITS = {
 
 # The catalogue's units (its labels, or vSphere's own words) under their vSphere keys.
 CATALOGUE_UNITS = {
-    "KB": "kiloBytes", "MB": "megaBytes", "KBps": "kiloBytesPerSecond",
-    "%": "percent", "percent": "percent", "num": "number", "number": "number",
+    "KB": "kiloBytes",
+    "MB": "megaBytes",
+    "KBps": "kiloBytesPerSecond",
+    "%": "percent",
+    "percent": "percent",
+    "num": "number",
+    "number": "number",
 }
 
 # PerfSummaryType and PerfStatsType, for PerformanceManager.description.
@@ -942,14 +947,18 @@ def _parse_table(text: str) -> tuple[PerfCounter, ...]:
     rows = []
     for line in text.strip().splitlines():
         first, group, name, rollups, stats_type, unit, levels, per_device = line.split()
-        runs = zip(
-            rollups.split("/"), levels.split("/"), per_device.split("/"), strict=True
-        )
+        runs = zip(rollups.split("/"), levels.split("/"), per_device.split("/"), strict=True)
         for offset, (rollup, level, per_device_level) in enumerate(runs):
             rows.append(
                 PerfCounter(
-                    int(first) + offset, group, name, rollup, stats_type, unit,
-                    int(level), int(per_device_level),
+                    int(first) + offset,
+                    group,
+                    name,
+                    rollup,
+                    stats_type,
+                    unit,
+                    int(level),
+                    int(per_device_level),
                 )
             )
     return tuple(rows)

@@ -43,8 +43,11 @@ def service_instance_property(mo, path: str):
         return datetime.now(UTC)
     if path == "capability":
         return vim.Capability(
-            provisioningSupported=False, multiHostSupported=True, userShellAccessSupported=False,
-            supportedEVCMode=array_of(vim.EVCMode), networkBackupAndRestoreSupported=False,
+            provisioningSupported=False,
+            multiHostSupported=True,
+            userShellAccessSupported=False,
+            supportedEVCMode=array_of(vim.EVCMode),
+            networkBackupAndRestoreSupported=False,
         )
     raise registry.InvalidProperty(path)
 

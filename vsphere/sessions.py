@@ -81,8 +81,9 @@ def serialized(cookie: str | None):
     if not cookie or len(cookie) > 64 or not cookie.isalnum():
         yield
         return
-    lock = get_redis().lock(f"vmemlab:vsphere-session:{cookie}", timeout=SESSION_LOCK_S,
-                            blocking_timeout=SESSION_LOCK_S)
+    lock = get_redis().lock(
+        f"vmemlab:vsphere-session:{cookie}", timeout=SESSION_LOCK_S, blocking_timeout=SESSION_LOCK_S
+    )
     if not lock.acquire():
         raise SessionBusy("The session is busy with another call; try again.")
     try:
@@ -150,11 +151,15 @@ def login(call: registry.Call):
     who = client()
     refusal = current_refusal(username, who.address)
     if refusal is not None:
-        raise vim.fault.InvalidLogin(msg=f"Cannot complete login due to an incorrect user name or password. {refusal.sentence()}")
+        raise vim.fault.InvalidLogin(
+            msg=f"Cannot complete login due to an incorrect user name or password. {refusal.sentence()}"
+        )
     user = authenticate(username=username, password=password) if username and password else None
     if user is None:
         record_failure(username, who.address)
-        raise vim.fault.InvalidLogin(msg="Cannot complete login due to an incorrect user name or password.")
+        raise vim.fault.InvalidLogin(
+            msg="Cannot complete login due to an incorrect user name or password."
+        )
     record_success(username)
     store = SessionStore()
     store["vsphere_user_id"] = user.pk
@@ -162,10 +167,18 @@ def login(call: registry.Call):
     store.set_expiry(IDLE_TIMEOUT_S)
     store.create()
     now = datetime.now(UTC).isoformat()
-    session = SoapSession(store, user, modified=True, state={
-        "loginTime": now, "lastActive": now, "calls": 1,
-        "ipAddress": who.address, "userAgent": who.user_agent[:200],
-    })
+    session = SoapSession(
+        store,
+        user,
+        modified=True,
+        state={
+            "loginTime": now,
+            "lastActive": now,
+            "calls": 1,
+            "ipAddress": who.address,
+            "userAgent": who.user_agent[:200],
+        },
+    )
     old = _current.get()
     if old is not None:  # a second Login on a session replaces it, as on vCenter
         old.store.delete()
@@ -185,8 +198,11 @@ def logout(call: registry.Call):
 @registry.method("SessionManager", "SessionIsActive")
 def session_is_active(call: registry.Call):
     session = current()
-    return bool(session is not None and session.key == call.args.get("sessionID")
-                and session.user.get_username() == call.args.get("userName"))
+    return bool(
+        session is not None
+        and session.key == call.args.get("sessionID")
+        and session.user.get_username() == call.args.get("userName")
+    )
 
 
 @registry.properties("SessionManager")

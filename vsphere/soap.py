@@ -34,11 +34,24 @@ from pyVmomi.SoapAdapter import (
 VIM_NS = "urn:vim25"
 VERSION = VmomiSupport.newestVersions.GetName("vim")  # vim.version.v8_0_3_0 with pyVmomi 8.0.3
 VERSION_ID = VmomiSupport.versionIdMap[VERSION]  # "8.0.3.0": what AboutInfo.apiVersion says
-PRIOR_VERSION_IDS = ("8.0.2.0", "8.0.1.0", "8.0.0.0", "7.0.3.0", "7.0.2.0", "7.0.1.0", "7.0", "6.7", "6.5", "6.0")
+PRIOR_VERSION_IDS = (
+    "8.0.2.0",
+    "8.0.1.0",
+    "8.0.0.0",
+    "7.0.3.0",
+    "7.0.2.0",
+    "7.0.1.0",
+    "7.0",
+    "6.7",
+    "6.5",
+    "6.0",
+)
 F_OPTIONAL = VmomiSupport.F_OPTIONAL
 
 _ENVELOPE_START = (
-    XML_HEADER + "\n<soapenv:Envelope " + " ".join(f'xmlns:{p}="{ns}"' for ns, p in SOAP_NSMAP.items())
+    XML_HEADER
+    + "\n<soapenv:Envelope "
+    + " ".join(f'xmlns:{p}="{ns}"' for ns, p in SOAP_NSMAP.items())
     + ">\n<soapenv:Body>"
 )
 _ENVELOPE_END = "</soapenv:Body>\n</soapenv:Envelope>"
@@ -80,7 +93,7 @@ def version_of(soap_action: str) -> str:
     """The API version a client asks for in SOAPAction ("urn:vim25/8.0.3.0"); ours if unknown."""
     action = (soap_action or "").strip().strip('"')
     if action.startswith("urn:"):
-        action = action[len("urn:"):]
+        action = action[len("urn:") :]
     return VmomiSupport.versionMap.get(action, VERSION) if action.startswith("vim25/") else VERSION
 
 
@@ -135,10 +148,12 @@ class _RequestParser(ExpatDeserializerNSHandlers):
             raise invalid_request(f"{self.method}: the _this parameter is missing.")
         for param in self.info.params:
             if param.name not in self.args and not param.flags & F_OPTIONAL:
-                raise RequestError(vmodl.fault.InvalidArgument(
-                    msg=f"{self.method}: the required parameter {param.name} is missing.",
-                    invalidProperty=param.name,
-                ))
+                raise RequestError(
+                    vmodl.fault.InvalidArgument(
+                        msg=f"{self.method}: the required parameter {param.name} is missing.",
+                        invalidProperty=param.name,
+                    )
+                )
         return Request(self.method, self.this, self.args, self.info, self.version)
 
     def _refuse_doctype(self, *args):
@@ -157,13 +172,18 @@ class _RequestParser(ExpatDeserializerNSHandlers):
             self.this = value
             self.info = method_info(type(value), self.method)
             if self.info is None:
-                raise RequestError(vmodl.fault.MethodNotFound(
-                    msg=f"The {type(value)._wsdlName} object has no method {self.method}.",
-                    receiver=value, method=self.method,
-                ))
+                raise RequestError(
+                    vmodl.fault.MethodNotFound(
+                        msg=f"The {type(value)._wsdlName} object has no method {self.method}.",
+                        receiver=value,
+                        method=self.method,
+                    )
+                )
             return
         if is_list:
-            item = VmomiSupport.Object(name=param.name, type=param.type.Item, version=param.version, flags=0)
+            item = VmomiSupport.Object(
+                name=param.name, type=param.type.Item, version=param.version, flags=0
+            )
             self._check(item, value)
             self.args.setdefault(param.name, param.type()).append(value)
         else:
@@ -174,9 +194,12 @@ class _RequestParser(ExpatDeserializerNSHandlers):
         try:
             VmomiSupport.CheckField(param, value)
         except TypeError as exc:
-            raise RequestError(vmodl.fault.InvalidArgument(
-                msg=f"{self.method}: {param.name} has the wrong type ({exc}).", invalidProperty=param.name
-            )) from None
+            raise RequestError(
+                vmodl.fault.InvalidArgument(
+                    msg=f"{self.method}: {param.name} has the wrong type ({exc}).",
+                    invalidProperty=param.name,
+                )
+            ) from None
 
     def StartElementHandler(self, tag, attr):
         self._collect()
@@ -208,9 +231,11 @@ class _RequestParser(ExpatDeserializerNSHandlers):
                 raise invalid_request(f"{self.method}: _this must come first.")
             param = next((p for p in self.info.params if p.name == name), None)
             if param is None:
-                raise RequestError(vmodl.fault.InvalidArgument(
-                    msg=f"{self.method} has no parameter {name}.", invalidProperty=name
-                ))
+                raise RequestError(
+                    vmodl.fault.InvalidArgument(
+                        msg=f"{self.method} has no parameter {name}.", invalidProperty=name
+                    )
+                )
             is_list = issubclass(param.type, list)
             if name in self.args and not is_list:
                 raise invalid_request(f"{self.method}: {name} is given twice.")
@@ -302,10 +327,17 @@ def typed(value):
     return array_of(type(first), value)
 
 
-MANAGED_OBJECTS = VmomiSupport.GetVmodlType("vmodl.ManagedObject[]")  # ArrayOfManagedObjectReference
+MANAGED_OBJECTS = VmomiSupport.GetVmodlType(
+    "vmodl.ManagedObject[]"
+)  # ArrayOfManagedObjectReference
 _PRIMITIVE_ARRAYS = {
-    bool: "boolean[]", int: "long[]", float: "double[]", str: "string[]",
-    VmomiSupport.short: "short[]", VmomiSupport.long: "long[]", type: "type[]",
+    bool: "boolean[]",
+    int: "long[]",
+    float: "double[]",
+    str: "string[]",
+    VmomiSupport.short: "short[]",
+    VmomiSupport.long: "long[]",
+    type: "type[]",
 }
 
 
@@ -331,19 +363,27 @@ def invalid_argument(prop: str, message: str) -> vmodl.fault.InvalidArgument:
 
 
 def not_authenticated(this) -> vim.fault.NotAuthenticated:
-    return vim.fault.NotAuthenticated(msg="The session is not authenticated.", object=this, privilegeId="System.View")
+    return vim.fault.NotAuthenticated(
+        msg="The session is not authenticated.", object=this, privilegeId="System.View"
+    )
 
 
 # --- keeping typed values between calls (a filter's spec in the session) ------------------------
 
-_KEEP_START = f'<kept xmlns="{VIM_NS}" ' + " ".join(f'xmlns:{p}="{ns}"' for ns, p in SOAP_NSMAP.items() if p) + ">"
+_KEEP_START = (
+    f'<kept xmlns="{VIM_NS}" '
+    + " ".join(f'xmlns:{p}="{ns}"' for ns, p in SOAP_NSMAP.items() if p)
+    + ">"
+)
 
 
 def dump(value, value_type, version: str = VERSION) -> str:
     """`value` as vim25 XML that `load` turns back into the same typed value."""
     out = StringIO()
     out.write(_KEEP_START)
-    _Serializer(out, version).Serialize(value, VmomiSupport.Object(name="value", type=value_type, version=version, flags=0))
+    _Serializer(out, version).Serialize(
+        value, VmomiSupport.Object(name="value", type=value_type, version=version, flags=0)
+    )
     out.write("</kept>")
     return out.getvalue()
 
@@ -391,7 +431,14 @@ def declared_type(mo_type, path: str):
     return current
 
 
-_NUMBERS = (VmomiSupport.long, VmomiSupport.short, VmomiSupport.byte, int, float, VmomiSupport.double)
+_NUMBERS = (
+    VmomiSupport.long,
+    VmomiSupport.short,
+    VmomiSupport.byte,
+    int,
+    float,
+    VmomiSupport.double,
+)
 
 
 def conform(value, declared):
@@ -407,6 +454,10 @@ def conform(value, declared):
         return value if type(value) is declared else declared(value)
     if declared in _NUMBERS and isinstance(value, int | float) and not isinstance(value, bool):
         return declared(value)
-    if issubclass(declared, VmomiSupport.Enum) and isinstance(value, str) and not isinstance(value, declared):
+    if (
+        issubclass(declared, VmomiSupport.Enum)
+        and isinstance(value, str)
+        and not isinstance(value, declared)
+    ):
         return declared(value)
     return typed(value)

@@ -35,21 +35,32 @@ def require_change(call: registry.Call, kind: str, privilege: str) -> None:
     if not call.user.has_perm(change_permission(kind)):
         raise vim.fault.NoPermission(
             msg=f"Permission to perform this operation was denied ({privilege}).",
-            object=call.this, privilegeId=privilege,
+            object=call.this,
+            privilegeId=privilege,
         )
 
 
 # A refused model field -> the property of the spec a vSphere client sent (ResourceConfigSpec,
 # VirtualMachineConfigSpec), for InvalidArgument.invalidProperty.
 _ALLOCATION_PATHS = {
-    "reservation": "reservation", "limit": "limit", "expandable": "expandableReservation",
-    "shares_level": "shares.level", "shares": "shares.shares",
+    "reservation": "reservation",
+    "limit": "limit",
+    "expandable": "expandableReservation",
+    "shares_level": "shares.level",
+    "shares": "shares.shares",
 }
 SPEC_PROPERTY = {
-    **{f"{resource}_{part}": f"{resource}Allocation.{path}"
-       for resource in ("cpu", "memory") for part, path in _ALLOCATION_PATHS.items()},
-    "memory_mb": "memoryMB", "vcpus": "numCPUs", "name": "name", "guest_os": "guestId",
-    "pshare_enabled": f"extraConfig[{PSHARE_ENABLE}]", "pshare_salt": f"extraConfig[{PSHARE_SALT}]",
+    **{
+        f"{resource}_{part}": f"{resource}Allocation.{path}"
+        for resource in ("cpu", "memory")
+        for part, path in _ALLOCATION_PATHS.items()
+    },
+    "memory_mb": "memoryMB",
+    "vcpus": "numCPUs",
+    "name": "name",
+    "guest_os": "guestId",
+    "pshare_enabled": f"extraConfig[{PSHARE_ENABLE}]",
+    "pshare_salt": f"extraConfig[{PSHARE_SALT}]",
 }
 
 
@@ -68,7 +79,9 @@ def fault_of(exc: Exception, this, name: str | None = None) -> vmodl.MethodFault
             )
         # Memory in bytes, as the API reference gives InsufficientMemoryResourcesFault's figures.
         return vim.fault.InsufficientMemoryResourcesFault(
-            msg=str(exc), unreserved=exc.unreserved * inventory.MB, requested=exc.requested * inventory.MB
+            msg=str(exc),
+            unreserved=exc.unreserved * inventory.MB,
+            requested=exc.requested * inventory.MB,
         )
     if isinstance(exc, GoneMeanwhile):
         return morefs.not_found(this)
@@ -85,7 +98,9 @@ def fault_of(exc: Exception, this, name: str | None = None) -> vmodl.MethodFault
         return vmodl.fault.InvalidArgument(msg=str(exc), invalidProperty=spec_property(fields))
     if isinstance(exc, DjangoValidationError):
         fields = getattr(exc, "message_dict", {})
-        return vmodl.fault.InvalidArgument(msg=" ".join(exc.messages), invalidProperty=spec_property(fields))
+        return vmodl.fault.InvalidArgument(
+            msg=" ".join(exc.messages), invalidProperty=spec_property(fields)
+        )
     raise exc
 
 
@@ -114,10 +129,20 @@ def run_task(call: registry.Call, method: str, description_id: str, action) -> v
     except vmodl.MethodFault:
         entity_name = None
     info = vim.TaskInfo(
-        key=task_id, task=task, descriptionId=description_id, name=VmomiSupport.GetWsdlMethod(soap.VIM_NS, method),
-        entity=call.this, entityName=entity_name, state="running", cancelled=False, cancelable=False,
-        reason=vim.TaskReasonUser(userName=call.user.get_username()), queueTime=started, startTime=started,
-        eventChainId=int(task_id.split("-")[1]), progress=0,
+        key=task_id,
+        task=task,
+        descriptionId=description_id,
+        name=VmomiSupport.GetWsdlMethod(soap.VIM_NS, method),
+        entity=call.this,
+        entityName=entity_name,
+        state="running",
+        cancelled=False,
+        cancelable=False,
+        reason=vim.TaskReasonUser(userName=call.user.get_username()),
+        queueTime=started,
+        startTime=started,
+        eventChainId=int(task_id.split("-")[1]),
+        progress=0,
     )
     try:
         info.result = action()
@@ -173,12 +198,17 @@ def allocation_from(info, current: admission.Allocation, prop: str) -> admission
     if info.shares is not None:
         level = str(info.shares.level) if info.shares.level is not None else level
         if level not in SHARE_LEVELS:
-            raise soap.invalid_argument(f"{prop}.shares.level", f"Shares level {level!r} is not one of {', '.join(SHARE_LEVELS)}.")
+            raise soap.invalid_argument(
+                f"{prop}.shares.level",
+                f"Shares level {level!r} is not one of {', '.join(SHARE_LEVELS)}.",
+            )
         shares = info.shares.shares if info.shares.shares is not None else shares
     return admission.Allocation(
         reservation=info.reservation if info.reservation is not None else current.reservation,
         limit=info.limit if info.limit is not None else current.limit,
-        expandable=info.expandableReservation if info.expandableReservation is not None else current.expandable,
+        expandable=info.expandableReservation
+        if info.expandableReservation is not None
+        else current.expandable,
         shares_level=level,
         shares=shares,
     )
@@ -187,8 +217,14 @@ def allocation_from(info, current: admission.Allocation, prop: str) -> admission
 def _spec_allocations(spec, pool=None):
     if spec is not None and not isinstance(spec, vim.ResourceConfigSpec):
         raise soap.invalid_argument("spec", "spec must be a ResourceConfigSpec.")
-    cpu_now = services.allocation_of(pool, "cpu") if pool is not None else admission.NEW_POOL_ALLOCATION
-    mem_now = services.allocation_of(pool, "memory") if pool is not None else admission.NEW_POOL_ALLOCATION
+    cpu_now = (
+        services.allocation_of(pool, "cpu") if pool is not None else admission.NEW_POOL_ALLOCATION
+    )
+    mem_now = (
+        services.allocation_of(pool, "memory")
+        if pool is not None
+        else admission.NEW_POOL_ALLOCATION
+    )
     if spec is None:
         return None, None
     return (
@@ -243,7 +279,9 @@ def move_into_resource_pool(call: registry.Call):
 def destroy_pool(call: registry.Call):
     pool = _pool(call.this)
     require_change(call, "pool", "Resource.DeletePool")
-    return run_task(call, "Destroy_Task", "ResourcePool.destroy", lambda: services.delete_pool(pool))
+    return run_task(
+        call, "Destroy_Task", "ResourcePool.destroy", lambda: services.delete_pool(pool)
+    )
 
 
 # --- virtual machines ----------------------------------------------------------------------------
@@ -251,13 +289,20 @@ def destroy_pool(call: registry.Call):
 
 def _power(call: registry.Call, state: str, method: str, description_id: str):
     vm = inventory.current().get(call.this)
-    require_change(call, "vm", "VirtualMachine.Interact.PowerOn" if state == PowerState.POWERED_ON else "VirtualMachine.Interact.PowerOff")
+    require_change(
+        call,
+        "vm",
+        "VirtualMachine.Interact.PowerOn"
+        if state == PowerState.POWERED_ON
+        else "VirtualMachine.Interact.PowerOff",
+    )
 
     def act():
         if vm.power_state == state:  # vSphere refuses what the service would take as a no-op
             raise vim.fault.InvalidPowerState(
                 msg=f"The attempted operation cannot be performed in the current state ({vm.power_state}).",
-                requestedState=state, existingState=vm.power_state,
+                requestedState=state,
+                existingState=vm.power_state,
             )
         (services.power_on if state == PowerState.POWERED_ON else services.power_off)(vm)
 
@@ -299,7 +344,8 @@ def vm_changes(spec) -> dict:
             changes["pshare_salt"] = "" if option.value is None else str(option.value)
         else:
             raise soap.invalid_argument(
-                "spec.extraConfig", f"The lab's VMs take only {PSHARE_ENABLE} and {PSHARE_SALT} in extraConfig, not {option.key!r}."
+                "spec.extraConfig",
+                f"The lab's VMs take only {PSHARE_ENABLE} and {PSHARE_SALT} in extraConfig, not {option.key!r}.",
             )
     return changes
 
@@ -310,10 +356,24 @@ def reconfigure(call: registry.Call):
     require_change(call, "vm", "VirtualMachine.Config.Resource")
     spec = call.args["spec"]
     changes = vm_changes(spec)
-    cpu = allocation_from(spec.cpuAllocation, services.allocation_of(vm, "cpu"), "spec.cpuAllocation") if spec.cpuAllocation else None
-    memory = allocation_from(spec.memoryAllocation, services.allocation_of(vm, "memory"), "spec.memoryAllocation") if spec.memoryAllocation else None
-    return run_task(call, "ReconfigVM_Task", "VirtualMachine.reconfigure",
-                    lambda: services.reconfigure_vm(vm, cpu=cpu, memory=memory, **changes) and None)
+    cpu = (
+        allocation_from(spec.cpuAllocation, services.allocation_of(vm, "cpu"), "spec.cpuAllocation")
+        if spec.cpuAllocation
+        else None
+    )
+    memory = (
+        allocation_from(
+            spec.memoryAllocation, services.allocation_of(vm, "memory"), "spec.memoryAllocation"
+        )
+        if spec.memoryAllocation
+        else None
+    )
+    return run_task(
+        call,
+        "ReconfigVM_Task",
+        "VirtualMachine.reconfigure",
+        lambda: services.reconfigure_vm(vm, cpu=cpu, memory=memory, **changes) and None,
+    )
 
 
 @registry.method("VirtualMachine", "Destroy_Task")
@@ -340,7 +400,9 @@ def query_options(call: registry.Call):
     options = list(inventory.host_options(host)) if host is not None else []
     name = call.args.get("name")
     if name:
-        options = [o for o in options if (o.key.startswith(name) if name.endswith(".") else o.key == name)]
+        options = [
+            o for o in options if (o.key.startswith(name) if name.endswith(".") else o.key == name)
+        ]
         if not options:
             raise vim.fault.InvalidName(msg=f"No option named {name!r}.", name=name)
     return soap.array_of(vim.option.OptionValue, options)
@@ -349,7 +411,9 @@ def query_options(call: registry.Call):
 def _whole_number(option) -> int:
     value = option.value
     if isinstance(value, bool):
-        raise soap.invalid_argument(option.key, f"{option.key} takes a whole number, not {value!r}.")
+        raise soap.invalid_argument(
+            option.key, f"{option.key} takes a whole number, not {value!r}."
+        )
     if isinstance(value, int):
         return value
     text = str(value).strip() if value is not None else ""
@@ -367,16 +431,25 @@ def update_options(call: registry.Call):
     changes = {}
     for option in call.args["changedValue"]:
         if option.key not in host.settings:
-            raise vim.fault.InvalidName(msg=f"No option named {option.key!r}.", name=option.key or "")
+            raise vim.fault.InvalidName(
+                msg=f"No option named {option.key!r}.", name=option.key or ""
+            )
         changes[option.key] = _whole_number(option)
-    _run(lambda: services.update_host(host, advanced_settings={**host.advanced_settings, **changes}), call.this)
+    _run(
+        lambda: services.update_host(host, advanced_settings={**host.advanced_settings, **changes}),
+        call.this,
+    )
 
 
 @registry.properties("OptionManager")
 def option_manager_property(mo, path: str):
     host = _options_host(mo)
     if path == "setting":
-        return inventory.host_options(host) if host is not None else soap.array_of(vim.option.OptionValue)
+        return (
+            inventory.host_options(host)
+            if host is not None
+            else soap.array_of(vim.option.OptionValue)
+        )
     if path == "supportedOption":
         return soap.array_of(vim.option.OptionDef)
     raise registry.InvalidProperty(path)

@@ -82,9 +82,14 @@ def memory_map_data(request, kind, pk):
         layers.watch(kind, pk)
         data = layers.read(kind, pk)
     except RedisError:
-        return JsonResponse({"error": "The memory maps are unavailable: Redis does not answer."}, status=503)
+        return JsonResponse(
+            {"error": "The memory maps are unavailable: Redis does not answer."}, status=503
+        )
     if data is None:
         return JsonResponse(
-            {"ready": False, "message": "The map is drawn at the next sample (every 20 simulated seconds)."}
+            {
+                "ready": False,
+                "message": "The map is drawn at the next sample (every 20 simulated seconds).",
+            }
         )
     return JsonResponse({"ready": True} | data)

@@ -42,7 +42,11 @@ PERFORMANCE_VIEWS = {
 }
 TREE_KEY = re.compile(r"(host|pool|vm)-[1-9][0-9]{0,18}")  # TreeNode.key
 FAST_FORWARD_CHOICES = [
-    (300, "5 minutes"), (3600, "1 hour"), (6 * 3600, "6 hours"), (86400, "1 day"), (7 * 86400, "1 week"),
+    (300, "5 minutes"),
+    (3600, "1 hour"),
+    (6 * 3600, "6 hours"),
+    (86400, "1 day"),
+    (7 * 86400, "1 week"),
 ]
 
 
@@ -64,18 +68,27 @@ def _path(obj) -> list[dict]:
     elif isinstance(obj, ResourcePool):
         pool = obj.parent
     while pool is not None and not pool.is_root:
-        crumbs.append({"kind": "pool", "name": pool.name, "url": reverse("dashboard:pool", args=[pool.pk])})
+        crumbs.append(
+            {"kind": "pool", "name": pool.name, "url": reverse("dashboard:pool", args=[pool.pk])}
+        )
         pool = pool.parent
     if not isinstance(obj, Host):
         host = obj.host
-        crumbs.append({"kind": "host", "name": host.name, "url": reverse("dashboard:host", args=[host.pk])})
+        crumbs.append(
+            {"kind": "host", "name": host.name, "url": reverse("dashboard:host", args=[host.pk])}
+        )
     return list(reversed(crumbs))
 
 
 def _header(kind: str, obj) -> dict:
     if kind == "vm":
         on = obj.power_state == PowerState.POWERED_ON
-        return {"icon": "vm-on" if on else "vm-off", "state": obj.get_power_state_display(), "state_on": on, "label": "Virtual Machine"}
+        return {
+            "icon": "vm-on" if on else "vm-off",
+            "state": obj.get_power_state_display(),
+            "state_on": on,
+            "label": "Virtual Machine",
+        }
     if kind == "pool":
         return {"icon": "pool", "state": "", "state_on": None, "label": "Resource Pool"}
     return {"icon": "host", "state": "Connected", "state_on": True, "label": "Host"}
@@ -110,7 +123,9 @@ def _object_context(request, kind: str, obj, tab: str) -> dict:
         "crumbs": _path(obj),
         "summary_url": reverse(f"dashboard:{kind}", args=[pk]),
         "performance_url": reverse(f"dashboard:{kind}-performance", args=[pk]),
-        "memory_map_url": reverse(f"dashboard:{kind}-memory-map", args=[pk]) if kind != "pool" else None,
+        "memory_map_url": reverse(f"dashboard:{kind}-memory-map", args=[pk])
+        if kind != "pool"
+        else None,
         "can_change": request.user.has_perm(change_permission(kind)),
         "page": page,
     }
@@ -170,7 +185,11 @@ def inventory_tree(request):
     """The tree alone, rendered by the partial every page includes, for a tab to swap in after an
     inventory message; `?selected=vm-42` marks the tab's current object as the page did."""
     selected = request.GET.get("selected", "")
-    return render(request, "dashboard/_tree.html", {"selected_key": selected if TREE_KEY.fullmatch(selected) else ""})
+    return render(
+        request,
+        "dashboard/_tree.html",
+        {"selected_key": selected if TREE_KEY.fullmatch(selected) else ""},
+    )
 
 
 @require_safe
@@ -217,9 +236,7 @@ def pool_summary(request, pk):
         runtime=summaries.pool_runtime(pool),
         memory=summaries.pool_memory(pool),
         child_pools=pool.children.order_by("name"),
-        child_vms=[
-            (vm, contention.get(vm.pk)) for vm in pool.vms.order_by("name")
-        ],
+        child_vms=[(vm, contention.get(vm.pk)) for vm in pool.vms.order_by("name")],
         host_usage=summaries.host_usage(pool.host),
     )
     return render(request, "dashboard/pool_summary.html", context)
@@ -257,7 +274,9 @@ def _performance(request, kind: str, pk: int):
     context.update(
         view=view,
         views=views,
-        initial=run_query(StatsQuery(kind, obj.pk, tuple(overview_keys(kind)))) if view == "overview" else None,
+        initial=run_query(StatsQuery(kind, obj.pk, tuple(overview_keys(kind))))
+        if view == "overview"
+        else None,
         esxtop=summaries.esxtop(obj) if view == "esxtop" else None,
         **_lab_context(kind, obj),
     )
@@ -283,4 +302,6 @@ def vm_performance(request, pk):
 def host_esxtop(request, pk):
     """The esxtop panel alone, for the host page to refresh after each sample."""
     host = _visible(request, "host", pk)
-    return render(request, "dashboard/_esxtop.html", {"esxtop": summaries.esxtop(host), "obj": host})
+    return render(
+        request, "dashboard/_esxtop.html", {"esxtop": summaries.esxtop(host), "obj": host}
+    )

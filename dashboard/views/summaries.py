@@ -71,12 +71,20 @@ def allocation_rows(obj: VirtualMachine | ResourcePool) -> list[AllocationRow]:
     memory_mb = getattr(obj, "memory_mb", None)
     return [
         AllocationRow(
-            "CPU", "MHz", obj.cpu_reservation, obj.cpu_limit, obj.get_cpu_shares_level_display(),
+            "CPU",
+            "MHz",
+            obj.cpu_reservation,
+            obj.cpu_limit,
+            obj.get_cpu_shares_level_display(),
             _shares(kind, "cpu", obj.cpu_shares_level, obj.cpu_shares, vcpus, memory_mb),
             obj.cpu_expandable if kind == "pool" else None,
         ),
         AllocationRow(
-            "Memory", "MB", obj.memory_reservation, obj.memory_limit, obj.get_memory_shares_level_display(),
+            "Memory",
+            "MB",
+            obj.memory_reservation,
+            obj.memory_limit,
+            obj.get_memory_shares_level_display(),
             _shares(kind, "memory", obj.memory_shares_level, obj.memory_shares, vcpus, memory_mb),
             obj.memory_expandable if kind == "pool" else None,
         ),

@@ -227,7 +227,9 @@ def _audit_processes(vm: RunningVM) -> None:
             entries = spaces.entries(vma)
             virtual += vma.pages
             resident += int(np.count_nonzero(entries >= 0))
-            _check(0 <= vma.touched <= vma.pages, f"VM {vm.id}: area {vma.name} touched past its end")
+            _check(
+                0 <= vma.touched <= vma.pages, f"VM {vm.id}: area {vma.name} touched past its end"
+            )
             _check(
                 not (entries[vma.touched :] >= 0).any(),
                 f"VM {vm.id}: area {vma.name} has pages present beyond what it touched",
@@ -259,8 +261,11 @@ def _audit_reclaimed(vm: RunningVM) -> None:
     ballooned = pmap == BALLOONED
     outside = pmap <= SLOT_BASE
     _check(
-        np.count_nonzero(pmap >= 0) + np.count_nonzero(pmap == UNMAPPED)
-        + np.count_nonzero(ballooned) + np.count_nonzero(outside) == vm.pages,
+        np.count_nonzero(pmap >= 0)
+        + np.count_nonzero(pmap == UNMAPPED)
+        + np.count_nonzero(ballooned)
+        + np.count_nonzero(outside)
+        == vm.pages,
         f"VM {vm.id}: a pmap entry is no page state",
     )
     _check(vm.ballooned == np.count_nonzero(ballooned), f"VM {vm.id}: ballooned miscounted")
@@ -272,9 +277,8 @@ def _audit_reclaimed(vm: RunningVM) -> None:
     live = store.live()
     slots = SLOT_BASE - pmap.compress(outside)
     _check(
-        np.array_equal(np.sort(slots), live) and np.array_equal(
-            store.page[slots], outside.nonzero()[0]
-        ),
+        np.array_equal(np.sort(slots), live)
+        and np.array_equal(store.page[slots], outside.nonzero()[0]),
         f"VM {vm.id}: pmap slots and the slot store disagree",
     )
     _check(store.count == live.size, f"VM {vm.id}: slot count wrong")
@@ -297,9 +301,7 @@ def _audit_reclaimed(vm: RunningVM) -> None:
         vm.granted + vm.ballooned + vm.swapped + vm.compressed <= vm.pages,
         f"VM {vm.id}: holds more than its configured memory",
     )
-    _check(
-        vm.granted >= vm.touched_reservation, f"VM {vm.id}: below its touched reservation"
-    )
+    _check(vm.granted >= vm.touched_reservation, f"VM {vm.id}: below its touched reservation")
     used = np.concatenate(
         [pages.view() for region, pages in enumerate(guest.lists) if region not in (FREE, BALLOON)]
     )

@@ -215,8 +215,13 @@ def entitlements(
         kids_at = np.array(children[index], np.int64)
         if kids_at.size:
             given[kids_at] = divide(
-                given[index], low[kids_at], high[kids_at], demand[kids_at], shares[kids_at],
-                active[kids_at], idle_tax,
+                given[index],
+                low[kids_at],
+                high[kids_at],
+                demand[kids_at],
+                shares[kids_at],
+                active[kids_at],
+                idle_tax,
             )
     return {claim.vm: float(given[count + i]) for i, claim in enumerate(claims)}
 

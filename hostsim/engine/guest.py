@@ -59,7 +59,11 @@ FREE, KERNEL, PAGE_CACHE, APP_IMAGE, WORKLOAD, LAB, BALLOON, WORKERS = range(8)
 REGIONS = 8
 # WORKERS: the private memory of a web server's short-lived workers, listed apart from the main
 # process's data so that the oldest workers' exits take the oldest entries of their own list.
-ANONYMOUS = (WORKLOAD, LAB, WORKERS)  # process memory the guest pages out to its swap under pressure
+ANONYMOUS = (
+    WORKLOAD,
+    LAB,
+    WORKERS,
+)  # process memory the guest pages out to its swap under pressure
 LAB_PROCESS = "toucher"  # the lab's own process: guest_allocate / guest_free / guest_write
 
 RAMP, COMPUTE = "ramp", "compute"
@@ -609,7 +613,10 @@ class GuestOS:
         updates = self.spaces.updates - self._updates_mark
         self._updates_mark = self.spaces.updates
         if self.booted:
-            switches, refs = self.workload.context_switches_per_s, self.workload.scattered_refs_per_s
+            switches, refs = (
+                self.workload.context_switches_per_s,
+                self.workload.scattered_refs_per_s,
+            )
         else:
             switches, refs = self.os.boot_context_switches_per_s, self.os.boot_scattered_refs_per_s
         return Activity(
@@ -743,7 +750,9 @@ class GuestOS:
         guest.spaces = spaces = AddressSpaces.from_state(state["spaces"])
         guest.toucher = spaces.processes[state["toucher"]]
         guest.app = spaces.processes[state["app"]] if state["app"] is not None else None
-        guest.data = guest.app.vmas[state["data"]] if guest.app and state["data"] is not None else None
+        guest.data = (
+            guest.app.vmas[state["data"]] if guest.app and state["data"] is not None else None
+        )
         guest.workers = [spaces.processes[pid] for pid in state["workers"]]
         guest.forks = state["forks"]
         guest._updates_mark = state["updates_mark"]
@@ -752,4 +761,3 @@ class GuestOS:
 
 def _zero_filled(count: int) -> np.ndarray:
     return np.zeros(count, np.uint64)
-

@@ -424,7 +424,9 @@ class HostSim:
         running.mmu_mode = mmu.effective_mode(config.mmu, self.hardware_mmu)
         running.mmu_activity = running.guest.mmu_activity(0.0)
         used_slots = {other.slot for other in self._running()}
-        running.slot = next(slot for slot in range(1, len(used_slots) + 2) if slot not in used_slots)
+        running.slot = next(
+            slot for slot in range(1, len(used_slots) + 2) if slot not in used_slots
+        )
         running.domain_key = sharing_domain_key(
             vm, config.salt, self._settings[SHARE_FORCE_SALTING]
         )

@@ -53,7 +53,11 @@ HOST_FIXED = ("free", "vmkernel", "overhead", "compression", "shared")
 
 
 def check_cells(cells) -> int:
-    if isinstance(cells, bool) or not isinstance(cells, int | np.integer) or not 1 <= cells <= MAX_CELLS:
+    if (
+        isinstance(cells, bool)
+        or not isinstance(cells, int | np.integer)
+        or not 1 <= cells <= MAX_CELLS
+    ):
         raise EngineError(f"cells must be a whole number from 1 to {MAX_CELLS}; got {cells!r}.")
     return int(cells)
 
@@ -127,8 +131,12 @@ def vm_memory_map(vm, cells: int) -> dict:
     bounds = _bounds(vm.pages, cells)
     table = _per_cell(page_states(vm), len(VM_STATES), bounds)
     codes, labels = page_owners(vm)
-    owner = _per_cell(codes, len(labels), bounds).argmax(axis=1) if len(labels) <= 64 else (
-        _majority(codes.astype(np.int64), np.repeat(np.arange(cells), np.diff(bounds)), cells)
+    owner = (
+        _per_cell(codes, len(labels), bounds).argmax(axis=1)
+        if len(labels) <= 64
+        else (
+            _majority(codes.astype(np.int64), np.repeat(np.arange(cells), np.diff(bounds)), cells)
+        )
     )
     return {
         "pages": vm.pages,
@@ -171,7 +179,8 @@ def host_memory_map(machine, running: list, names: dict[int, str], cells: int) -
         k = np.arange(SAMPLED_FRAMES_PER_CELL)
         lengths = np.diff(bounds)
         frames = (
-            bounds[:-1, None] + (2 * k[None, :] + 1) * lengths[:, None] // (2 * SAMPLED_FRAMES_PER_CELL)
+            bounds[:-1, None]
+            + (2 * k[None, :] + 1) * lengths[:, None] // (2 * SAMPLED_FRAMES_PER_CELL)
         ).ravel()
         cell_of = np.repeat(np.arange(cells), SAMPLED_FRAMES_PER_CELL)
     else:
@@ -245,7 +254,9 @@ def trace_pages(vm, others: list, process, n: int, seed: list[int]) -> dict:
     rng = np.random.default_rng(seed)  # its own generator: tracing never moves the engine's
     picked = rng.choice(resident, min(n, resident.size), replace=False)
     if picked.size < n and rest.size:
-        picked = np.concatenate([picked, rng.choice(rest, min(n - picked.size, rest.size), replace=False)])
+        picked = np.concatenate(
+            [picked, rng.choice(rest, min(n - picked.size, rest.size), replace=False)]
+        )
     picked = np.sort(picked)
     starts = np.cumsum(sizes) - sizes
     area_of = np.searchsorted(starts, picked, side="right") - 1

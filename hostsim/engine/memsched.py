@@ -105,9 +105,7 @@ class MemoryScheduler:
     def capacity(self) -> float:
         """Pages the VMs' guest memory may have while the host keeps its target free memory."""
         machine = self.machine
-        return max(
-            0.0, machine.frames - machine.reserved - machine.zip_frames - self.target_free
-        )
+        return max(0.0, machine.frames - machine.reserved - machine.zip_frames - self.target_free)
 
     def balance(self) -> None:
         claims = [
@@ -122,9 +120,7 @@ class MemoryScheduler:
             )
             for vm in self.vms
         ]
-        given = entitlements(
-            self.tree, claims, self.capacity, self.settings[IDLE_TAX] / 100
-        )
+        given = entitlements(self.tree, claims, self.capacity, self.settings[IDLE_TAX] / 100)
         for vm in self.vms:
             vm.entitlement = given[vm.id]
             # A limited pool is enforced like a limit on each of its VMs: what they are entitled

@@ -52,8 +52,12 @@ LARGE_PAGE_HOST_LEVELS = PAGE_TABLE_LEVELS - 1  # the nested table's levels down
 NATIVE_WALK_REFS = PAGE_TABLE_LEVELS
 # One trapped page-table update: VM exit, emulation, shadow sync (our calibration)
 SHADOW_UPDATE_COST_S = 4.0e-6
-CONTEXT_SWITCH_TRAP_S = 2.0e-6  # a trapped CR3 write and the switch of shadow tables (our calibration)
-WALK_REF_COST_S = 10e-9  # average cost of one walk reference; most hit the page-walk caches (our calibration)
+CONTEXT_SWITCH_TRAP_S = (
+    2.0e-6  # a trapped CR3 write and the switch of shadow tables (our calibration)
+)
+WALK_REF_COST_S = (
+    10e-9  # average cost of one walk reference; most hit the page-walk caches (our calibration)
+)
 MAX_OVERHEAD_PERCENT = 95.0  # a VM still makes some progress
 
 
@@ -64,7 +68,9 @@ def effective_mode(requested: str, host_has_hardware_mmu: bool) -> str:
     return requested
 
 
-def nested_walk_refs(guest_levels: int = PAGE_TABLE_LEVELS, host_levels: int = PAGE_TABLE_LEVELS) -> int:
+def nested_walk_refs(
+    guest_levels: int = PAGE_TABLE_LEVELS, host_levels: int = PAGE_TABLE_LEVELS
+) -> int:
     """References of a two-dimensional walk: each guest level, and the final guest physical
     address, is translated through the host's table: (g + 1)(h + 1) - 1.
     """

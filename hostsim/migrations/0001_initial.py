@@ -6,99 +6,408 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='GuestOperation',
+            name="GuestOperation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('action', models.CharField(choices=[('allocate', 'Allocate'), ('free', 'Free'), ('write', 'Write')], max_length=8)),
-                ('amount', models.FloatField(help_text='MB for allocate and free; a fraction 0..1 for write.')),
-                ('requested_by', models.CharField(blank=True, max_length=150)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('applied_at', models.DateTimeField(blank=True, help_text='Simulated time it took effect.', null=True)),
-                ('result', models.CharField(blank=True, max_length=200)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[("allocate", "Allocate"), ("free", "Free"), ("write", "Write")],
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "amount",
+                    models.FloatField(
+                        help_text="MB for allocate and free; a fraction 0..1 for write."
+                    ),
+                ),
+                ("requested_by", models.CharField(blank=True, max_length=150)),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                (
+                    "applied_at",
+                    models.DateTimeField(
+                        blank=True, help_text="Simulated time it took effect.", null=True
+                    ),
+                ),
+                ("result", models.CharField(blank=True, max_length=200)),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='Host',
+            name="Host",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=80, unique=True, validators=[django.core.validators.RegexValidator('^\\S(.*\\S)?$', 'Names cannot start or end with white space.')])),
-                ('memory_mb', models.PositiveIntegerField(help_text='Installed machine memory.', validators=[django.core.validators.MinValueValidator(1024), django.core.validators.MaxValueValidator(4194304)], verbose_name='Memory (MB)')),
-                ('cpu_mhz', models.PositiveIntegerField(help_text='Total CPU capacity: cores x clock.', validators=[django.core.validators.MinValueValidator(1000), django.core.validators.MaxValueValidator(1000000)], verbose_name='CPU (MHz)')),
-                ('hardware_mmu', models.BooleanField(default=True, help_text='The CPU supports EPT (Intel) or RVI (AMD) nested page tables.', verbose_name='Hardware-assisted MMU')),
-                ('share_scan_time', models.PositiveIntegerField(default=60, help_text="Minutes to scan each VM's memory once for sharing.", validators=[django.core.validators.MinValueValidator(10), django.core.validators.MaxValueValidator(600)], verbose_name='Mem.ShareScanTime')),
-                ('share_scan_ghz', models.PositiveIntegerField(default=4, help_text='MB/s of scanning per GHz of host CPU; 0 turns page sharing off.', validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(32)], verbose_name='Mem.ShareScanGHz')),
-                ('share_rate_max', models.PositiveIntegerField(default=1024, help_text='Most pages per second scanned in one VM.', validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(32768)], verbose_name='Mem.ShareRateMax')),
-                ('share_force_salting', models.PositiveSmallIntegerField(choices=[(0, '0: share across all VMs (before ESXi 6.0)'), (1, '1: share among VMs with the same sched.mem.pshare.salt'), (2, '2: share only inside each VM unless salts match (default)')], default=2, verbose_name='Mem.ShareForceSalting')),
-                ('seed', models.PositiveIntegerField(default=0, help_text="Seed of the simulation's randomness.")),
-                ('config_version', models.PositiveIntegerField(default=1, editable=False)),
-                ('created', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        max_length=80,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^\\S(.*\\S)?$", "Names cannot start or end with white space."
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "memory_mb",
+                    models.PositiveIntegerField(
+                        help_text="Installed machine memory.",
+                        validators=[
+                            django.core.validators.MinValueValidator(1024),
+                            django.core.validators.MaxValueValidator(4194304),
+                        ],
+                        verbose_name="Memory (MB)",
+                    ),
+                ),
+                (
+                    "cpu_mhz",
+                    models.PositiveIntegerField(
+                        help_text="Total CPU capacity: cores x clock.",
+                        validators=[
+                            django.core.validators.MinValueValidator(1000),
+                            django.core.validators.MaxValueValidator(1000000),
+                        ],
+                        verbose_name="CPU (MHz)",
+                    ),
+                ),
+                (
+                    "hardware_mmu",
+                    models.BooleanField(
+                        default=True,
+                        help_text="The CPU supports EPT (Intel) or RVI (AMD) nested page tables.",
+                        verbose_name="Hardware-assisted MMU",
+                    ),
+                ),
+                (
+                    "share_scan_time",
+                    models.PositiveIntegerField(
+                        default=60,
+                        help_text="Minutes to scan each VM's memory once for sharing.",
+                        validators=[
+                            django.core.validators.MinValueValidator(10),
+                            django.core.validators.MaxValueValidator(600),
+                        ],
+                        verbose_name="Mem.ShareScanTime",
+                    ),
+                ),
+                (
+                    "share_scan_ghz",
+                    models.PositiveIntegerField(
+                        default=4,
+                        help_text="MB/s of scanning per GHz of host CPU; 0 turns page sharing off.",
+                        validators=[
+                            django.core.validators.MinValueValidator(0),
+                            django.core.validators.MaxValueValidator(32),
+                        ],
+                        verbose_name="Mem.ShareScanGHz",
+                    ),
+                ),
+                (
+                    "share_rate_max",
+                    models.PositiveIntegerField(
+                        default=1024,
+                        help_text="Most pages per second scanned in one VM.",
+                        validators=[
+                            django.core.validators.MinValueValidator(0),
+                            django.core.validators.MaxValueValidator(32768),
+                        ],
+                        verbose_name="Mem.ShareRateMax",
+                    ),
+                ),
+                (
+                    "share_force_salting",
+                    models.PositiveSmallIntegerField(
+                        choices=[
+                            (0, "0: share across all VMs (before ESXi 6.0)"),
+                            (1, "1: share among VMs with the same sched.mem.pshare.salt"),
+                            (2, "2: share only inside each VM unless salts match (default)"),
+                        ],
+                        default=2,
+                        verbose_name="Mem.ShareForceSalting",
+                    ),
+                ),
+                (
+                    "seed",
+                    models.PositiveIntegerField(
+                        default=0, help_text="Seed of the simulation's randomness."
+                    ),
+                ),
+                ("config_version", models.PositiveIntegerField(default=1, editable=False)),
+                ("created", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Checkpoint',
+            name="Checkpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('clock', models.DateTimeField(help_text='Simulated time of the last sample the snapshot includes.')),
-                ('engine_state', models.BinaryField()),
-                ('vm_map', models.JSONField(help_text='Database VM id -> engine VM id and applied config versions.')),
-                ('host_version', models.PositiveIntegerField()),
-                ('saved', models.DateTimeField(auto_now=True)),
-                ('host', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='checkpoint', to='hostsim.host')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "clock",
+                    models.DateTimeField(
+                        help_text="Simulated time of the last sample the snapshot includes."
+                    ),
+                ),
+                ("engine_state", models.BinaryField()),
+                (
+                    "vm_map",
+                    models.JSONField(
+                        help_text="Database VM id -> engine VM id and applied config versions."
+                    ),
+                ),
+                ("host_version", models.PositiveIntegerField()),
+                ("saved", models.DateTimeField(auto_now=True)),
+                (
+                    "host",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="checkpoint",
+                        to="hostsim.host",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Sample',
+            name="Sample",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('entity_kind', models.CharField(choices=[('host', 'Host'), ('pool', 'Resource pool'), ('vm', 'Virtual machine')], max_length=4)),
-                ('entity_id', models.PositiveBigIntegerField()),
-                ('interval', models.PositiveIntegerField(choices=[(20, '20'), (300, '300'), (1800, '1800'), (7200, '7200'), (86400, '86400')])),
-                ('ts', models.DateTimeField()),
-                ('values', models.JSONField()),
-                ('host', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='hostsim.host')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "entity_kind",
+                    models.CharField(
+                        choices=[
+                            ("host", "Host"),
+                            ("pool", "Resource pool"),
+                            ("vm", "Virtual machine"),
+                        ],
+                        max_length=4,
+                    ),
+                ),
+                ("entity_id", models.PositiveBigIntegerField()),
+                (
+                    "interval",
+                    models.PositiveIntegerField(
+                        choices=[
+                            (20, "20"),
+                            (300, "300"),
+                            (1800, "1800"),
+                            (7200, "7200"),
+                            (86400, "86400"),
+                        ]
+                    ),
+                ),
+                ("ts", models.DateTimeField()),
+                ("values", models.JSONField()),
+                (
+                    "host",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="hostsim.host",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='VirtualMachine',
+            name="VirtualMachine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('cpu_reservation', models.PositiveIntegerField(default=0, verbose_name='CPU reservation (MHz)')),
-                ('cpu_limit', models.IntegerField(default=-1, validators=[django.core.validators.MinValueValidator(-1)], verbose_name='CPU limit (MHz)')),
-                ('cpu_shares_level', models.CharField(choices=[('low', 'Low'), ('normal', 'Normal'), ('high', 'High'), ('custom', 'Custom')], default='normal', max_length=8, verbose_name='CPU shares')),
-                ('cpu_shares', models.PositiveIntegerField(default=0, verbose_name='CPU shares value')),
-                ('mem_reservation', models.PositiveIntegerField(default=0, verbose_name='Memory reservation (MB)')),
-                ('mem_limit', models.IntegerField(default=-1, validators=[django.core.validators.MinValueValidator(-1)], verbose_name='Memory limit (MB)')),
-                ('mem_shares_level', models.CharField(choices=[('low', 'Low'), ('normal', 'Normal'), ('high', 'High'), ('custom', 'Custom')], default='normal', max_length=8, verbose_name='Memory shares')),
-                ('mem_shares', models.PositiveIntegerField(default=0, verbose_name='Memory shares value')),
-                ('name', models.CharField(max_length=80, validators=[django.core.validators.RegexValidator('^\\S(.*\\S)?$', 'Names cannot start or end with white space.')])),
-                ('memory_mb', models.PositiveIntegerField(default=2048, validators=[django.core.validators.MinValueValidator(4), django.core.validators.MaxValueValidator(6291456)], verbose_name='Memory (MB)')),
-                ('vcpus', models.PositiveSmallIntegerField(default=2, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(768)], verbose_name='vCPUs')),
-                ('guest_os', models.CharField(choices=[('linux', 'Linux'), ('windows', 'Windows')], default='linux', max_length=16, verbose_name='Guest OS')),
-                ('workload', models.CharField(choices=[('idle', 'Idle'), ('webserver', 'Web server'), ('database', 'Database'), ('batch', 'Batch'), ('toucher', 'Toucher (does only what you ask)')], default='idle', max_length=16)),
-                ('mmu_mode', models.CharField(choices=[('automatic', 'Automatic'), ('software', 'Software (shadow page tables)'), ('hardware', 'Hardware (EPT/RVI)')], default='automatic', max_length=16, verbose_name='CPU/MMU virtualization')),
-                ('pshare_enabled', models.BooleanField(default=True, verbose_name='sched.mem.pshare.enable')),
-                ('pshare_salt', models.CharField(blank=True, default='', max_length=64, verbose_name='sched.mem.pshare.salt')),
-                ('power_state', models.CharField(choices=[('poweredOff', 'Powered off'), ('poweredOn', 'Powered on')], default='poweredOff', editable=False, max_length=12)),
-                ('config_version', models.PositiveIntegerField(default=1, editable=False)),
-                ('host', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='vms', to='hostsim.host')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "cpu_reservation",
+                    models.PositiveIntegerField(default=0, verbose_name="CPU reservation (MHz)"),
+                ),
+                (
+                    "cpu_limit",
+                    models.IntegerField(
+                        default=-1,
+                        validators=[django.core.validators.MinValueValidator(-1)],
+                        verbose_name="CPU limit (MHz)",
+                    ),
+                ),
+                (
+                    "cpu_shares_level",
+                    models.CharField(
+                        choices=[
+                            ("low", "Low"),
+                            ("normal", "Normal"),
+                            ("high", "High"),
+                            ("custom", "Custom"),
+                        ],
+                        default="normal",
+                        max_length=8,
+                        verbose_name="CPU shares",
+                    ),
+                ),
+                (
+                    "cpu_shares",
+                    models.PositiveIntegerField(default=0, verbose_name="CPU shares value"),
+                ),
+                (
+                    "mem_reservation",
+                    models.PositiveIntegerField(default=0, verbose_name="Memory reservation (MB)"),
+                ),
+                (
+                    "mem_limit",
+                    models.IntegerField(
+                        default=-1,
+                        validators=[django.core.validators.MinValueValidator(-1)],
+                        verbose_name="Memory limit (MB)",
+                    ),
+                ),
+                (
+                    "mem_shares_level",
+                    models.CharField(
+                        choices=[
+                            ("low", "Low"),
+                            ("normal", "Normal"),
+                            ("high", "High"),
+                            ("custom", "Custom"),
+                        ],
+                        default="normal",
+                        max_length=8,
+                        verbose_name="Memory shares",
+                    ),
+                ),
+                (
+                    "mem_shares",
+                    models.PositiveIntegerField(default=0, verbose_name="Memory shares value"),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        max_length=80,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^\\S(.*\\S)?$", "Names cannot start or end with white space."
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "memory_mb",
+                    models.PositiveIntegerField(
+                        default=2048,
+                        validators=[
+                            django.core.validators.MinValueValidator(4),
+                            django.core.validators.MaxValueValidator(6291456),
+                        ],
+                        verbose_name="Memory (MB)",
+                    ),
+                ),
+                (
+                    "vcpus",
+                    models.PositiveSmallIntegerField(
+                        default=2,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(768),
+                        ],
+                        verbose_name="vCPUs",
+                    ),
+                ),
+                (
+                    "guest_os",
+                    models.CharField(
+                        choices=[("linux", "Linux"), ("windows", "Windows")],
+                        default="linux",
+                        max_length=16,
+                        verbose_name="Guest OS",
+                    ),
+                ),
+                (
+                    "workload",
+                    models.CharField(
+                        choices=[
+                            ("idle", "Idle"),
+                            ("webserver", "Web server"),
+                            ("database", "Database"),
+                            ("batch", "Batch"),
+                            ("toucher", "Toucher (does only what you ask)"),
+                        ],
+                        default="idle",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "mmu_mode",
+                    models.CharField(
+                        choices=[
+                            ("automatic", "Automatic"),
+                            ("software", "Software (shadow page tables)"),
+                            ("hardware", "Hardware (EPT/RVI)"),
+                        ],
+                        default="automatic",
+                        max_length=16,
+                        verbose_name="CPU/MMU virtualization",
+                    ),
+                ),
+                (
+                    "pshare_enabled",
+                    models.BooleanField(default=True, verbose_name="sched.mem.pshare.enable"),
+                ),
+                (
+                    "pshare_salt",
+                    models.CharField(
+                        blank=True, default="", max_length=64, verbose_name="sched.mem.pshare.salt"
+                    ),
+                ),
+                (
+                    "power_state",
+                    models.CharField(
+                        choices=[("poweredOff", "Powered off"), ("poweredOn", "Powered on")],
+                        default="poweredOff",
+                        editable=False,
+                        max_length=12,
+                    ),
+                ),
+                ("config_version", models.PositiveIntegerField(default=1, editable=False)),
+                (
+                    "host",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="vms",
+                        to="hostsim.host",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'virtual machine',
-                'ordering': ['host__name', 'name'],
+                "verbose_name": "virtual machine",
+                "ordering": ["host__name", "name"],
             },
         ),
     ]

@@ -5,39 +5,54 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('hostsim', '0001_initial'),
-        ('pools', '0001_initial'),
+        ("hostsim", "0001_initial"),
+        ("pools", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='virtualmachine',
-            name='resource_pool',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='vms', to='pools.resourcepool'),
+            model_name="virtualmachine",
+            name="resource_pool",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="vms",
+                to="pools.resourcepool",
+            ),
         ),
         migrations.AddField(
-            model_name='guestoperation',
-            name='vm',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='guest_operations', to='hostsim.virtualmachine'),
+            model_name="guestoperation",
+            name="vm",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="guest_operations",
+                to="hostsim.virtualmachine",
+            ),
         ),
         migrations.AddIndex(
-            model_name='sample',
-            index=models.Index(fields=['host', 'interval', 'ts'], name='hostsim_sam_host_id_a8648d_idx'),
+            model_name="sample",
+            index=models.Index(
+                fields=["host", "interval", "ts"], name="hostsim_sam_host_id_a8648d_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='sample',
-            constraint=models.UniqueConstraint(fields=('entity_kind', 'entity_id', 'interval', 'ts'), name='unique_sample_per_time'),
+            model_name="sample",
+            constraint=models.UniqueConstraint(
+                fields=("entity_kind", "entity_id", "interval", "ts"), name="unique_sample_per_time"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='virtualmachine',
-            constraint=models.UniqueConstraint(fields=('host', 'name'), name='unique_vm_name_per_host'),
+            model_name="virtualmachine",
+            constraint=models.UniqueConstraint(
+                fields=("host", "name"), name="unique_vm_name_per_host"
+            ),
         ),
         migrations.AddIndex(
-            model_name='guestoperation',
-            index=models.Index(fields=['vm', 'applied_at'], name='hostsim_gue_vm_id_95350e_idx'),
+            model_name="guestoperation",
+            index=models.Index(fields=["vm", "applied_at"], name="hostsim_gue_vm_id_95350e_idx"),
         ),
     ]

@@ -5,34 +5,72 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('hostsim', '0002_initial'),
+        ("hostsim", "0002_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AdvanceJob',
+            name="AdvanceJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('state', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='queued', max_length=9)),
-                ('ticks_total', models.PositiveIntegerField()),
-                ('ticks_done', models.PositiveIntegerField(default=0)),
-                ('simulated_from', models.DateTimeField(blank=True, null=True)),
-                ('reached', models.DateTimeField(blank=True, help_text='Simulated time reached so far.', null=True)),
-                ('cancel_requested', models.BooleanField(default=False)),
-                ('error', models.CharField(blank=True, max_length=500)),
-                ('requested_by', models.CharField(blank=True, max_length=150)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('started', models.DateTimeField(blank=True, null=True)),
-                ('finished', models.DateTimeField(blank=True, null=True)),
-                ('updated', models.DateTimeField(auto_now=True)),
-                ('wall_seconds', models.FloatField(default=0.0, help_text='Time spent running chunks.')),
-                ('host', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='advance_jobs', to='hostsim.host')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="queued",
+                        max_length=9,
+                    ),
+                ),
+                ("ticks_total", models.PositiveIntegerField()),
+                ("ticks_done", models.PositiveIntegerField(default=0)),
+                ("simulated_from", models.DateTimeField(blank=True, null=True)),
+                (
+                    "reached",
+                    models.DateTimeField(
+                        blank=True, help_text="Simulated time reached so far.", null=True
+                    ),
+                ),
+                ("cancel_requested", models.BooleanField(default=False)),
+                ("error", models.CharField(blank=True, max_length=500)),
+                ("requested_by", models.CharField(blank=True, max_length=150)),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("started", models.DateTimeField(blank=True, null=True)),
+                ("finished", models.DateTimeField(blank=True, null=True)),
+                ("updated", models.DateTimeField(auto_now=True)),
+                (
+                    "wall_seconds",
+                    models.FloatField(default=0.0, help_text="Time spent running chunks."),
+                ),
+                (
+                    "host",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="advance_jobs",
+                        to="hostsim.host",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('state__in', ['queued', 'running'])), fields=('host',), name='one_active_advance_job_per_host')],
+                "ordering": ["-id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("state__in", ["queued", "running"])),
+                        fields=("host",),
+                        name="one_active_advance_job_per_host",
+                    )
+                ],
             },
         ),
     ]

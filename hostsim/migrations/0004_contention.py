@@ -35,51 +35,76 @@ def settings_into_columns(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('hostsim', '0003_advance_job'),
+        ("hostsim", "0003_advance_job"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='host',
-            name='advanced_settings',
-            field=models.JSONField(blank=True, default=dict, help_text="ESXi's Mem.* advanced settings that differ from their defaults, by ESXi name.", validators=[hostsim.models.validate_advanced_settings], verbose_name='Advanced settings'),
+            model_name="host",
+            name="advanced_settings",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text="ESXi's Mem.* advanced settings that differ from their defaults, by ESXi name.",
+                validators=[hostsim.models.validate_advanced_settings],
+                verbose_name="Advanced settings",
+            ),
         ),
         migrations.RunPython(settings_into_json, settings_into_columns),
         migrations.RemoveField(
-            model_name='host',
-            name='share_force_salting',
+            model_name="host",
+            name="share_force_salting",
         ),
         migrations.RemoveField(
-            model_name='host',
-            name='share_rate_max',
+            model_name="host",
+            name="share_rate_max",
         ),
         migrations.RemoveField(
-            model_name='host',
-            name='share_scan_ghz',
+            model_name="host",
+            name="share_scan_ghz",
         ),
         migrations.RemoveField(
-            model_name='host',
-            name='share_scan_time',
+            model_name="host",
+            name="share_scan_time",
         ),
         migrations.AddField(
-            model_name='host',
-            name='resource_tree',
-            field=models.JSONField(default=dict, editable=False, help_text="The host's resource pools as the simulation divides memory down them, written by pools.services whenever the tree changes (hostsim never reads pools itself)."),
+            model_name="host",
+            name="resource_tree",
+            field=models.JSONField(
+                default=dict,
+                editable=False,
+                help_text="The host's resource pools as the simulation divides memory down them, written by pools.services whenever the tree changes (hostsim never reads pools itself).",
+            ),
         ),
         migrations.AddField(
-            model_name='virtualmachine',
-            name='balloon_driver',
-            field=models.BooleanField(default=True, help_text="VMware Tools' balloon driver (vmmemctl) runs in the guest; without it the host swaps where it would balloon.", verbose_name='Balloon driver'),
+            model_name="virtualmachine",
+            name="balloon_driver",
+            field=models.BooleanField(
+                default=True,
+                help_text="VMware Tools' balloon driver (vmmemctl) runs in the guest; without it the host swaps where it would balloon.",
+                verbose_name="Balloon driver",
+            ),
         ),
         migrations.CreateModel(
-            name='HostView',
+            name="HostView",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('ts', models.DateTimeField()),
-                ('esxtop', models.JSONField()),
-                ('host', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='view', to='hostsim.host')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("ts", models.DateTimeField()),
+                ("esxtop", models.JSONField()),
+                (
+                    "host",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="view",
+                        to="hostsim.host",
+                    ),
+                ),
             ],
         ),
     ]

@@ -5,15 +5,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('hostsim', '0004_contention'),
+        ("hostsim", "0004_contention"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='host',
-            name='memory_mb',
-            field=models.PositiveIntegerField(help_text='Installed machine memory.', validators=[django.core.validators.MinValueValidator(1024), django.core.validators.MaxValueValidator(4194303)], verbose_name='Memory (MB)'),
+            model_name="host",
+            name="memory_mb",
+            field=models.PositiveIntegerField(
+                help_text="Installed machine memory.",
+                validators=[
+                    django.core.validators.MinValueValidator(1024),
+                    django.core.validators.MaxValueValidator(4194303),
+                ],
+                verbose_name="Memory (MB)",
+            ),
         ),
     ]

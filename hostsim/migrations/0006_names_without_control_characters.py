@@ -5,20 +5,44 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('hostsim', '0005_host_memory_within_engine_limit'),
+        ("hostsim", "0005_host_memory_within_engine_limit"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='host',
-            name='name',
-            field=models.CharField(max_length=80, unique=True, validators=[django.core.validators.RegexValidator('^\\S(.*\\S)?$', 'Names cannot start or end with white space.'), django.core.validators.RegexValidator('[\\x00-\\x1f\\x7f]', 'Names cannot contain control characters.', inverse_match=True)]),
+            model_name="host",
+            name="name",
+            field=models.CharField(
+                max_length=80,
+                unique=True,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^\\S(.*\\S)?$", "Names cannot start or end with white space."
+                    ),
+                    django.core.validators.RegexValidator(
+                        "[\\x00-\\x1f\\x7f]",
+                        "Names cannot contain control characters.",
+                        inverse_match=True,
+                    ),
+                ],
+            ),
         ),
         migrations.AlterField(
-            model_name='virtualmachine',
-            name='name',
-            field=models.CharField(max_length=80, validators=[django.core.validators.RegexValidator('^\\S(.*\\S)?$', 'Names cannot start or end with white space.'), django.core.validators.RegexValidator('[\\x00-\\x1f\\x7f]', 'Names cannot contain control characters.', inverse_match=True)]),
+            model_name="virtualmachine",
+            name="name",
+            field=models.CharField(
+                max_length=80,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^\\S(.*\\S)?$", "Names cannot start or end with white space."
+                    ),
+                    django.core.validators.RegexValidator(
+                        "[\\x00-\\x1f\\x7f]",
+                        "Names cannot contain control characters.",
+                        inverse_match=True,
+                    ),
+                ],
+            ),
         ),
     ]

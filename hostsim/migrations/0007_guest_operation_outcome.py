@@ -38,25 +38,35 @@ def result_from_outcome(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('hostsim', '0006_names_without_control_characters'),
+        ("hostsim", "0006_names_without_control_characters"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='guestoperation',
-            name='detail',
-            field=models.CharField(blank=True, help_text='Why the guest refused it.', max_length=200),
+            model_name="guestoperation",
+            name="detail",
+            field=models.CharField(
+                blank=True, help_text="Why the guest refused it.", max_length=200
+            ),
         ),
         migrations.AddField(
-            model_name='guestoperation',
-            name='outcome',
-            field=models.CharField(blank=True, choices=[('applied', 'Applied'), ('powered-off', 'Not applied: the VM is powered off'), ('not-on-host', 'Not applied: the VM is not on this host'), ('refused', 'Not applied: the guest refused it')], max_length=12),
+            model_name="guestoperation",
+            name="outcome",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("applied", "Applied"),
+                    ("powered-off", "Not applied: the VM is powered off"),
+                    ("not-on-host", "Not applied: the VM is not on this host"),
+                    ("refused", "Not applied: the guest refused it"),
+                ],
+                max_length=12,
+            ),
         ),
         migrations.RunPython(outcome_from_result, result_from_outcome),
         migrations.RemoveField(
-            model_name='guestoperation',
-            name='result',
+            model_name="guestoperation",
+            name="result",
         ),
     ]

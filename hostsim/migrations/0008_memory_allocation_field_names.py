@@ -7,12 +7,13 @@ RENAMED = ("reservation", "limit", "shares_level", "shares")
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("hostsim", "0007_guest_operation_outcome"),
     ]
 
     operations = [
-        migrations.RenameField(model_name="virtualmachine", old_name=f"mem_{name}", new_name=f"memory_{name}")
+        migrations.RenameField(
+            model_name="virtualmachine", old_name=f"mem_{name}", new_name=f"memory_{name}"
+        )
         for name in RENAMED
     ]

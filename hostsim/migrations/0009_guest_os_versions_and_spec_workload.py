@@ -4,20 +4,42 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('hostsim', '0008_memory_allocation_field_names'),
+        ("hostsim", "0008_memory_allocation_field_names"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='virtualmachine',
-            name='guest_os',
-            field=models.CharField(choices=[('linux', 'Linux (Red Hat Enterprise Linux 9)'), ('windows', 'Windows (Windows Server 2019)'), ('rhel9', 'Red Hat Enterprise Linux 9'), ('ubuntu2204', 'Ubuntu Server 22.04 LTS'), ('win2019', 'Windows Server 2019'), ('win2022', 'Windows Server 2022')], default='linux', max_length=16, verbose_name='Guest OS'),
+            model_name="virtualmachine",
+            name="guest_os",
+            field=models.CharField(
+                choices=[
+                    ("linux", "Linux (Red Hat Enterprise Linux 9)"),
+                    ("windows", "Windows (Windows Server 2019)"),
+                    ("rhel9", "Red Hat Enterprise Linux 9"),
+                    ("ubuntu2204", "Ubuntu Server 22.04 LTS"),
+                    ("win2019", "Windows Server 2019"),
+                    ("win2022", "Windows Server 2022"),
+                ],
+                default="linux",
+                max_length=16,
+                verbose_name="Guest OS",
+            ),
         ),
         migrations.AlterField(
-            model_name='virtualmachine',
-            name='workload',
-            field=models.CharField(choices=[('idle', 'Idle'), ('webserver', 'Web server'), ('database', 'Database'), ('batch', 'Batch'), ('spec', 'SPEC CPU-like benchmarks'), ('toucher', 'Toucher (does only what you ask)')], default='idle', max_length=16),
+            model_name="virtualmachine",
+            name="workload",
+            field=models.CharField(
+                choices=[
+                    ("idle", "Idle"),
+                    ("webserver", "Web server"),
+                    ("database", "Database"),
+                    ("batch", "Batch"),
+                    ("spec", "SPEC CPU-like benchmarks"),
+                    ("toucher", "Toucher (does only what you ask)"),
+                ],
+                default="idle",
+                max_length=16,
+            ),
         ),
     ]

@@ -6,36 +6,133 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('hostsim', '0001_initial'),
+        ("hostsim", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ResourcePool',
+            name="ResourcePool",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('cpu_reservation', models.PositiveIntegerField(default=0, verbose_name='CPU reservation (MHz)')),
-                ('cpu_limit', models.IntegerField(default=-1, validators=[django.core.validators.MinValueValidator(-1)], verbose_name='CPU limit (MHz)')),
-                ('cpu_shares_level', models.CharField(choices=[('low', 'Low'), ('normal', 'Normal'), ('high', 'High'), ('custom', 'Custom')], default='normal', max_length=8, verbose_name='CPU shares')),
-                ('cpu_shares', models.PositiveIntegerField(default=0, verbose_name='CPU shares value')),
-                ('mem_reservation', models.PositiveIntegerField(default=0, verbose_name='Memory reservation (MB)')),
-                ('mem_limit', models.IntegerField(default=-1, validators=[django.core.validators.MinValueValidator(-1)], verbose_name='Memory limit (MB)')),
-                ('mem_shares_level', models.CharField(choices=[('low', 'Low'), ('normal', 'Normal'), ('high', 'High'), ('custom', 'Custom')], default='normal', max_length=8, verbose_name='Memory shares')),
-                ('mem_shares', models.PositiveIntegerField(default=0, verbose_name='Memory shares value')),
-                ('name', models.CharField(max_length=80, validators=[django.core.validators.RegexValidator('^\\S(.*\\S)?$', 'Names cannot start or end with white space.')])),
-                ('cpu_expandable', models.BooleanField(default=True, verbose_name='CPU expandable reservation')),
-                ('mem_expandable', models.BooleanField(default=True, verbose_name='Memory expandable reservation')),
-                ('is_root', models.BooleanField(default=False, editable=False)),
-                ('host', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='pools', to='hostsim.host')),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='pools.resourcepool')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "cpu_reservation",
+                    models.PositiveIntegerField(default=0, verbose_name="CPU reservation (MHz)"),
+                ),
+                (
+                    "cpu_limit",
+                    models.IntegerField(
+                        default=-1,
+                        validators=[django.core.validators.MinValueValidator(-1)],
+                        verbose_name="CPU limit (MHz)",
+                    ),
+                ),
+                (
+                    "cpu_shares_level",
+                    models.CharField(
+                        choices=[
+                            ("low", "Low"),
+                            ("normal", "Normal"),
+                            ("high", "High"),
+                            ("custom", "Custom"),
+                        ],
+                        default="normal",
+                        max_length=8,
+                        verbose_name="CPU shares",
+                    ),
+                ),
+                (
+                    "cpu_shares",
+                    models.PositiveIntegerField(default=0, verbose_name="CPU shares value"),
+                ),
+                (
+                    "mem_reservation",
+                    models.PositiveIntegerField(default=0, verbose_name="Memory reservation (MB)"),
+                ),
+                (
+                    "mem_limit",
+                    models.IntegerField(
+                        default=-1,
+                        validators=[django.core.validators.MinValueValidator(-1)],
+                        verbose_name="Memory limit (MB)",
+                    ),
+                ),
+                (
+                    "mem_shares_level",
+                    models.CharField(
+                        choices=[
+                            ("low", "Low"),
+                            ("normal", "Normal"),
+                            ("high", "High"),
+                            ("custom", "Custom"),
+                        ],
+                        default="normal",
+                        max_length=8,
+                        verbose_name="Memory shares",
+                    ),
+                ),
+                (
+                    "mem_shares",
+                    models.PositiveIntegerField(default=0, verbose_name="Memory shares value"),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        max_length=80,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^\\S(.*\\S)?$", "Names cannot start or end with white space."
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "cpu_expandable",
+                    models.BooleanField(default=True, verbose_name="CPU expandable reservation"),
+                ),
+                (
+                    "mem_expandable",
+                    models.BooleanField(default=True, verbose_name="Memory expandable reservation"),
+                ),
+                ("is_root", models.BooleanField(default=False, editable=False)),
+                (
+                    "host",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="pools",
+                        to="hostsim.host",
+                    ),
+                ),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="children",
+                        to="pools.resourcepool",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['host__name', 'id'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('is_root', True)), fields=('host',), name='one_root_pool_per_host'), models.UniqueConstraint(fields=('parent', 'name'), name='unique_pool_name_among_siblings')],
+                "ordering": ["host__name", "id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("is_root", True)),
+                        fields=("host",),
+                        name="one_root_pool_per_host",
+                    ),
+                    models.UniqueConstraint(
+                        fields=("parent", "name"), name="unique_pool_name_among_siblings"
+                    ),
+                ],
             },
         ),
     ]

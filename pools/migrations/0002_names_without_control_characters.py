@@ -5,15 +5,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('pools', '0001_initial'),
+        ("pools", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='resourcepool',
-            name='name',
-            field=models.CharField(max_length=80, validators=[django.core.validators.RegexValidator('^\\S(.*\\S)?$', 'Names cannot start or end with white space.'), django.core.validators.RegexValidator('[\\x00-\\x1f\\x7f]', 'Names cannot contain control characters.', inverse_match=True)]),
+            model_name="resourcepool",
+            name="name",
+            field=models.CharField(
+                max_length=80,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^\\S(.*\\S)?$", "Names cannot start or end with white space."
+                    ),
+                    django.core.validators.RegexValidator(
+                        "[\\x00-\\x1f\\x7f]",
+                        "Names cannot contain control characters.",
+                        inverse_match=True,
+                    ),
+                ],
+            ),
         ),
     ]

@@ -7,12 +7,13 @@ RENAMED = ("reservation", "limit", "shares_level", "shares", "expandable")
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("pools", "0002_names_without_control_characters"),
     ]
 
     operations = [
-        migrations.RenameField(model_name="resourcepool", old_name=f"mem_{name}", new_name=f"memory_{name}")
+        migrations.RenameField(
+            model_name="resourcepool", old_name=f"mem_{name}", new_name=f"memory_{name}"
+        )
         for name in RENAMED
     ]

@@ -20,9 +20,9 @@ def watched(page):
     console = []
     page.on(
         "console",
-        lambda message: console.append(message.text)
-        if "Content Security Policy" in message.text
-        else None,
+        lambda message: (
+            console.append(message.text) if "Content Security Policy" in message.text else None
+        ),
     )
     page.add_init_script(RECORD_VIOLATIONS)
     page.console_violations = console

@@ -30,14 +30,21 @@ def test_the_memory_map_renders_with_its_legend_and_follows_an_allocation_live(p
     page.wait_for_selector("#memmap .main-svg", timeout=40_000)
     wait_for(lambda: page.locator("#memmap .bars path").count() > 0, message="no bars drawn")
     ticks = page.locator("#memmap .ytick text").all_text_contents()
-    assert {"Machine", "Guest physical"} <= set(ticks) and any(t.startswith("httpd (") for t in ticks)
+    assert {"Machine", "Guest physical"} <= set(ticks) and any(
+        t.startswith("httpd (") for t in ticks
+    )
     assert any(t.startswith("toucher (") for t in ticks)
     # The legend names the counters' states, with their colours and live totals.
     legend = page.locator("#memmap-legend li")
     labels = legend.all_text_contents()
     for label in ("Granted, private", "Shared", "Zero", "Free in the guest", "Untouched"):
         assert any(text.startswith(label) for text in labels), (label, labels)
-    assert page.evaluate("() => getComputedStyle(document.querySelector('.memmap-swatch')).backgroundColor") != "rgba(0, 0, 0, 0)"
+    assert (
+        page.evaluate(
+            "() => getComputedStyle(document.querySelector('.memmap-swatch')).backgroundColor"
+        )
+        != "rgba(0, 0, 0, 0)"
+    )
     wait_for(lambda: "MB" in page.text_content("[data-total=private]"), message="no totals")
     # The MMU panel explains both modes; the traced pages table follows 8 pages.
     assert "Hardware (EPT/RVI) (running)" in page.text_content("#mmu-panel")
@@ -50,7 +57,9 @@ def test_the_memory_map_renders_with_its_legend_and_follows_an_allocation_live(p
     form = "form[data-lab=guest]"
     page.fill(f"{form} input[name=mb]", "256")
     page.click(f"{form} button[value=allocate]")
-    wait_for(lambda: _toucher_virtual_mb(page) == 256, message="the allocation never reached the map")
+    wait_for(
+        lambda: _toucher_virtual_mb(page) == 256, message="the allocation never reached the map"
+    )
     assert page.get_attribute("#memmap", "data-ts") != drawn_at
     assert page.evaluate("() => window.notReloaded === true"), "the page was reloaded"
     wait_for(
@@ -70,5 +79,7 @@ def test_the_host_memory_map_shows_each_vm_in_its_legend(page, scenario):
         message="the VMs are not in the legend",
     )
     labels = page.locator("#memmap-legend").text_content()
-    assert "vm-live" in labels and "<img src=x onerror=alert(1)>" in labels  # escaped, shown as text
+    assert (
+        "vm-live" in labels and "<img src=x onerror=alert(1)>" in labels
+    )  # escaped, shown as text
     assert "VMkernel" in labels and "Free" in labels

@@ -156,8 +156,11 @@ def test_chart_options_change_the_traces_and_survive_a_reload(page, scenario):
         datetime.fromisoformat(x.replace("Z", "+00:00")): y
         for x, y in zip(traces[2]["x"], traces[2]["y"], strict=True)
     }
-    pairs = [(shown[datetime.fromisoformat(ts)], value) for ts, value in served.items()
-             if datetime.fromisoformat(ts) in shown and value]
+    pairs = [
+        (shown[datetime.fromisoformat(ts)], value)
+        for ts, value in served.items()
+        if datetime.fromisoformat(ts) in shown and value
+    ]
     assert pairs, "no usage sample both served and shown"
     assert all(y == value / 100 for y, value in pairs), pairs[:3]
     assert [row.split("\t")[1] for row in page.inner_text("#legend tbody").splitlines()] == [
@@ -279,9 +282,7 @@ def test_the_tree_and_the_header_follow_a_power_on_without_a_reload(page, scenar
     tight_details = f"li[data-key='{tight_key}'] > details"
     tight = page.locator(f"{tight_details} > summary")
     tight.press("Enter")
-    assert not page.evaluate(
-        f"() => document.querySelector(\"{tight_details}\").open"
-    )
+    assert not page.evaluate(f'() => document.querySelector("{tight_details}").open')
     page.evaluate("() => { window.sameDocument = true; }")
 
     in_a_thread(services.power_on, vm)

@@ -25,7 +25,9 @@ def make_user(username: str, *perms: str) -> User:
     user = User.objects.create_user(username, password="lab-password-1")
     for perm in perms:
         app_label, codename = perm.split(".")
-        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
     return user
 
 
@@ -37,12 +39,21 @@ def root_pool(host: Host) -> ResourcePool:
     return ResourcePool.objects.get(host=host, is_root=True)
 
 
-def make_pool(host: Host, name: str, parent: ResourcePool | None = None, *, memory: Allocation | None = None) -> ResourcePool:
+def make_pool(
+    host: Host, name: str, parent: ResourcePool | None = None, *, memory: Allocation | None = None
+) -> ResourcePool:
     return services.create_pool(parent or root_pool(host), name, memory=memory)
 
 
-def make_vm(host: Host, name: str, pool: ResourcePool | None = None, on: bool = True, *,
-            memory: Allocation | None = None, **settings) -> VirtualMachine:
+def make_vm(
+    host: Host,
+    name: str,
+    pool: ResourcePool | None = None,
+    on: bool = True,
+    *,
+    memory: Allocation | None = None,
+    **settings,
+) -> VirtualMachine:
     vm = services.create_vm(host, pool=pool, memory=memory, name=name, **settings)
     return services.power_on(vm) if on else vm
 
@@ -64,11 +75,26 @@ def vm_values(step: int) -> dict:
     }
 
 
-def add_samples(kind: str, entity_id: int, host: Host, count: int, *, interval: int = 20,
-                start: datetime = T0, values=vm_values) -> list[datetime]:
+def add_samples(
+    kind: str,
+    entity_id: int,
+    host: Host,
+    count: int,
+    *,
+    interval: int = 20,
+    start: datetime = T0,
+    values=vm_values,
+) -> list[datetime]:
     times = [start + timedelta(seconds=interval * i) for i in range(count)]
     Sample.objects.bulk_create(
-        Sample(host=host, entity_kind=kind, entity_id=entity_id, interval=interval, ts=ts, values=values(i))
+        Sample(
+            host=host,
+            entity_kind=kind,
+            entity_id=entity_id,
+            interval=interval,
+            ts=ts,
+            values=values(i),
+        )
         for i, ts in enumerate(times)
     )
     return times
@@ -77,7 +103,9 @@ def add_samples(kind: str, entity_id: int, host: Host, count: int, *, interval: 
 def add_host_view(host: Host, ticks: int = 3, at: datetime = T0) -> dict:
     """Run the host's powered-on VMs in a real engine for `ticks` intervals and store its esxtop
     screen as the runtime does after a tick (database VM ids); returns the screen."""
-    sim = HostSim(host.memory_mb, host.cpu_mhz, hardware_mmu=host.hardware_mmu, settings=host.settings)
+    sim = HostSim(
+        host.memory_mb, host.cpu_mhz, hardware_mmu=host.hardware_mmu, settings=host.settings
+    )
     engine_ids = {}
     for vm in VirtualMachine.objects.filter(host=host, power_state="poweredOn"):
         engine_ids[sim.add_vm(engine_config(vm))] = vm.pk

@@ -34,7 +34,10 @@ def test_contention_settings_are_read_and_changed_by_their_esxi_names(api, lab):
     assert (settings["Mem.IdleTax"], settings["Mem.BalancePeriod"]) == (0, 30)
     assert settings["Mem.CtlMaxPercent"] == 65  # the others keep their values
     host = Host.objects.get(pk=lab.host.pk)
-    assert host.advanced_settings == {"Mem.IdleTax": 0, "Mem.BalancePeriod": 30}  # only what differs
+    assert host.advanced_settings == {
+        "Mem.IdleTax": 0,
+        "Mem.BalancePeriod": 30,
+    }  # only what differs
     assert host.config_version > version  # the simulation re-reads the host
 
     back = patch(api, url, {"advancedSettings": {"Mem.IdleTax": 75}})  # back to ESXi's default
@@ -98,6 +101,9 @@ def test_a_reservation_above_what_the_pool_has_left_is_refused_while_running(api
     assert refused.status_code == 409, refused.content
     body = refused.json()
     assert (body["fault"], body["resource"], body["requested"], body["unreserved"]) == (
-        "InsufficientResourcesFault", "memory", 1024, 512,
+        "InsufficientResourcesFault",
+        "memory",
+        1024,
+        512,
     )
     assert database_state() == before

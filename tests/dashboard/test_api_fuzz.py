@@ -22,6 +22,7 @@ from tests.pools.conftest import Lab, expandable, reserve
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
+
 class Raw:
     """JSON text sent as it is: what json.dumps cannot write (1e999) or should not (deep nests)."""
 

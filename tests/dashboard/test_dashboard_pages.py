@@ -479,7 +479,7 @@ def test_the_host_summary_marks_the_free_memory_state_of_the_newest_sample(host,
         "host", host.pk, host, 2, values=lambda step: {"mem.state": step * 2, "mem.consumed": 1024}
     )
     html = logged_in(viewer).get(f"/hosts/{host.pk}/").content.decode()
-    card = html[html.index('id="memory-state"'):]
+    card = html[html.index('id="memory-state"') :]
     assert re.search(r'data-live="mem.state" data-unit="state">soft<', card)  # 2: the newest
     assert re.search(r'<tr class="is-current" aria-current="true"><th scope="row">soft</th>', card)
     assert "minFree is 655 MB" in card  # 16 GB: 6% of 4 GB + 4% of 8 GB + 2% of 4 GB

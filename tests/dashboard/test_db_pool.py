@@ -22,9 +22,7 @@ BURST = 24  # concurrent requests against it: far more than its pool
 
 def _connections_to_test_database() -> int:
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-        )
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
         return cursor.fetchone()[0]
 
 

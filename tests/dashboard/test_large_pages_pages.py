@@ -57,6 +57,6 @@ def test_the_esxtop_panel_shows_the_large_backed_memory(viewer):
     assert screen["LPAGE"]["backed"] > 0
     html = _page(viewer, f"/hosts/{host.pk}/esxtop/")
     assert f'LPAGE /MB: <span class="esx-num">{screen["LPAGE"]["backed"]:.0f}</span> backed' in html
-    row = html[html.index(f'href="/vms/{vm.pk}/"'):]
+    row = html[html.index(f'href="/vms/{vm.pk}/"') :]
     cells = re.findall(r"<td>([^<]*)</td>", row)
-    assert f'{screen["vms"][0]["large"]:.2f}' in cells
+    assert f"{screen['vms'][0]['large']:.2f}" in cells

@@ -115,6 +115,7 @@ def test_a_user_without_the_view_permission_is_refused_with_4403(vm, stranger, v
 
 def test_a_refused_user_receives_no_samples(host, vm, stranger):
     stranger_headers = headers_for(stranger)
+
     async def scenario():
         socket = communicator(f"/ws/perf/vm/{vm.pk}/", stranger_headers)
         await socket.connect()
@@ -147,11 +148,18 @@ def test_a_host_id_is_not_a_vm_id(host, viewer):
 
 def test_client_messages_other_than_ping_get_an_error_and_the_socket_stays_open(vm, viewer):
     viewer_headers = headers_for(viewer)
+
     async def scenario():
         socket = communicator(f"/ws/perf/vm/{vm.pk}/", viewer_headers)
         assert (await socket.connect())[0]
-        for frame in ["not json", json.dumps({"type": "subscribe", "vm": 2}), json.dumps([1, 2]),
-                      json.dumps({"type": "ping", "extra": 1}), "x" * 5000, "null"]:
+        for frame in [
+            "not json",
+            json.dumps({"type": "subscribe", "vm": 2}),
+            json.dumps([1, 2]),
+            json.dumps({"type": "ping", "extra": 1}),
+            "x" * 5000,
+            "null",
+        ]:
             await socket.send_text(frame)
             answer = await socket.receive_json(timeout=5)
             assert answer["type"] == "error" and answer["error"], frame
@@ -166,6 +174,7 @@ def test_client_messages_other_than_ping_get_an_error_and_the_socket_stays_open(
 
 def test_a_fast_forward_tells_every_chart_of_the_host_to_reload(host, vm, viewer):
     viewer_headers = headers_for(viewer)
+
     async def scenario():
         vm_socket = communicator(f"/ws/perf/vm/{vm.pk}/", viewer_headers)
         host_socket = communicator(f"/ws/perf/host/{host.pk}/", viewer_headers)
@@ -174,7 +183,10 @@ def test_a_fast_forward_tells_every_chart_of_the_host_to_reload(host, vm, viewer
         end = T0.replace(hour=13)
         await sync_to_async(host_advanced.send)(sender=Host, host_id=host.pk, start=T0, end=end)
         expected = {
-            "type": "advanced", "from": T0.isoformat(), "to": end.isoformat(), "final": True
+            "type": "advanced",
+            "from": T0.isoformat(),
+            "to": end.isoformat(),
+            "final": True,
         }
         assert await vm_socket.receive_json(timeout=5) == expected
         assert await host_socket.receive_json(timeout=5) == expected

@@ -32,12 +32,16 @@ def test_a_map_is_drawn_from_the_tick_after_someone_asks_for_it(client, operator
     runtime.tick(toucher_vm.host_id)
     data = _data(client, toucher_vm)
     assert data["ready"] and data["poweredOn"]
-    assert len(data["map"]["size"]) == 1024 and sum(data["map"]["size"]) == data["pages"] == 1024 * 256
+    assert (
+        len(data["map"]["size"]) == 1024 and sum(data["map"]["size"]) == data["pages"] == 1024 * 256
+    )
     totals = data["map"]["totals"]
     mapped = ("guest_free", "private", "shared", "zero", "large")  # "large": 2 MB-backed pages
     assert sum(totals[state] for state in mapped) * 4 == data["counters"]["mem.granted"]
     assert [p["name"] for p in data["processes"]] == ["toucher"]
-    assert data["mmu"]["current"]["mode"] == "hardware" and data["mmu"]["other"]["mode"] == "software"
+    assert (
+        data["mmu"]["current"]["mode"] == "hardware" and data["mmu"]["other"]["mode"] == "software"
+    )
     assert sum(data["machine"]["size"]) == data["machine"]["frames"] == 4096 * 256
 
 
@@ -64,7 +68,10 @@ def test_the_host_map_names_the_vms_by_their_database_ids(client, operator, touc
     client.get(f"/hosts/{toucher_vm.host_id}/memory-map/data/")
     runtime.tick(toucher_vm.host_id)
     data = client.get(f"/hosts/{toucher_vm.host_id}/memory-map/data/").json()
-    assert data["ready"] and data["vms"] == {str(toucher_vm.pk): "toucher-01", str(other.pk): "db-01"}
+    assert data["ready"] and data["vms"] == {
+        str(toucher_vm.pk): "toucher-01",
+        str(other.pk): "db-01",
+    }
     assert sum(data["map"]["size"]) == data["frames"]
     assert set(data["map"]["states"]) >= {"free", "vmkernel", "shared", str(other.pk)}
 
@@ -74,7 +81,13 @@ def test_the_pages_render_the_tab_and_the_legend(client, operator, toucher_vm):
     page = client.get(f"/vms/{toucher_vm.pk}/memory-map/")
     assert page.status_code == 200
     html = page.content.decode()
-    for label in ("Granted, private", "Shared", "Zero (shared zero pages)", "Free in the guest", "Untouched"):
+    for label in (
+        "Granted, private",
+        "Shared",
+        "Zero (shared zero pages)",
+        "Free in the guest",
+        "Untouched",
+    ):
         assert label in html
     assert 'aria-current="page">Memory map</a>' in html and "js/memmap.js" in html
     summary = client.get(f"/vms/{toucher_vm.pk}/").content.decode()
@@ -82,7 +95,9 @@ def test_the_pages_render_the_tab_and_the_legend(client, operator, toucher_vm):
     assert client.get(f"/hosts/{toucher_vm.host_id}/memory-map/").status_code == 200
 
 
-def test_the_map_needs_the_view_permission_and_a_known_object(client, stranger, operator, toucher_vm):
+def test_the_map_needs_the_view_permission_and_a_known_object(
+    client, stranger, operator, toucher_vm
+):
     client.force_login(stranger)
     assert client.get(f"/vms/{toucher_vm.pk}/memory-map/").status_code == 403
     assert client.get(f"/vms/{toucher_vm.pk}/memory-map/data/").status_code == 403
@@ -100,12 +115,16 @@ def test_a_powered_off_vm_says_so(client, operator, toucher_vm):
     assert _data(client, toucher_vm)["poweredOn"] is False
 
 
-def test_without_redis_the_tick_goes_on_and_the_map_says_why(client, operator, toucher_vm, monkeypatch):
+def test_without_redis_the_tick_goes_on_and_the_map_says_why(
+    client, operator, toucher_vm, monkeypatch
+):
     import redis
 
     from hostsim import layers
 
-    down = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)  # nothing listens there
+    down = redis.Redis(
+        host="127.0.0.1", port=1, socket_connect_timeout=0.5
+    )  # nothing listens there
     monkeypatch.setattr(layers, "get_redis", lambda: down)
     client.force_login(operator)
     assert runtime.tick(toucher_vm.host_id) == "ticked"

@@ -24,25 +24,35 @@ def stats(client, vm, **params):
     return client.get(f"/api/vms/{vm.pk}/stats/", params)
 
 
-def test_the_default_is_the_overview_counters_over_the_last_real_time_hour_oldest_first(host, vm, viewer):
+def test_the_default_is_the_overview_counters_over_the_last_real_time_hour_oldest_first(
+    host, vm, viewer
+):
     times = add_samples("vm", vm.pk, host, 200)  # 4000 s: more than the hour real-time keeps
     body = stats(logged_in(viewer), vm).json()
     assert body["interval"] == 20
     assert body["timestamps"] == [ts.isoformat() for ts in times[-180:]]
     assert list(body["series"]) == [
-        "mem.granted.average", "mem.consumed.average", "mem.shared.average",
-        "mem.active.average", "mem.overhead.average", "mem.vmmemctl.average",
-        "mem.swapped.average", "mem.compressed.average",
+        "mem.granted.average",
+        "mem.consumed.average",
+        "mem.shared.average",
+        "mem.active.average",
+        "mem.overhead.average",
+        "mem.vmmemctl.average",
+        "mem.swapped.average",
+        "mem.compressed.average",
     ]
     assert body["series"]["mem.granted.average"] == [100_000 + step for step in range(20, 200)]
     assert body["end"] == times[-1].isoformat()
     assert body["start"] == (times[-1] - timedelta(hours=1)).isoformat()
 
 
-def test_real_time_rows_answer_every_rollup_with_the_stored_value_and_missing_counters_with_null(host, vm, viewer):
+def test_real_time_rows_answer_every_rollup_with_the_stored_value_and_missing_counters_with_null(
+    host, vm, viewer
+):
     add_samples("vm", vm.pk, host, 3, values=lambda step: {"mem.granted": 500 + step})
     body = stats(
-        logged_in(viewer), vm,
+        logged_in(viewer),
+        vm,
         counters="mem.granted.average,mem.granted.minimum,mem.granted.maximum,mem.consumed.average",
     ).json()
     assert body["series"] == {
@@ -55,7 +65,11 @@ def test_real_time_rows_answer_every_rollup_with_the_stored_value_and_missing_co
 
 def test_rolled_up_intervals_answer_their_stored_statistics(host, vm, viewer):
     def rolled(step):
-        return {"mem.granted.average": 10.0 + step, "mem.granted.minimum": 5 + step, "mem.granted.maximum": 20 + step}
+        return {
+            "mem.granted.average": 10.0 + step,
+            "mem.granted.minimum": 5 + step,
+            "mem.granted.maximum": 20 + step,
+        }
 
     times = add_samples("vm", vm.pk, host, 400, interval=86400, values=rolled)
     add_samples("vm", vm.pk, host, 5)  # real-time rows must not leak into the daily answer
@@ -63,12 +77,16 @@ def test_rolled_up_intervals_answer_their_stored_statistics(host, vm, viewer):
         logged_in(viewer), vm, interval=86400, counters="mem.granted.average,mem.granted.maximum"
     ).json()
     assert body["interval"] == 86400
-    assert body["timestamps"] == [ts.isoformat() for ts in times[-365:]]  # a year ending at the latest
+    assert body["timestamps"] == [
+        ts.isoformat() for ts in times[-365:]
+    ]  # a year ending at the latest
     assert body["series"]["mem.granted.average"] == [10.0 + step for step in range(35, 400)]
     assert body["series"]["mem.granted.maximum"] == [20 + step for step in range(35, 400)]
 
 
-def test_start_is_exclusive_and_end_inclusive_so_a_client_can_backfill_from_its_last_point(host, vm, viewer):
+def test_start_is_exclusive_and_end_inclusive_so_a_client_can_backfill_from_its_last_point(
+    host, vm, viewer
+):
     times = add_samples("vm", vm.pk, host, 10)
     body = stats(logged_in(viewer), vm, start=times[3].isoformat(), end=times[6].isoformat()).json()
     assert body["timestamps"] == [ts.isoformat() for ts in times[4:7]]
@@ -104,9 +122,26 @@ def test_samples_of_other_entities_are_not_mixed_in(host, vm, viewer):
         ({"counters": "mem.granted.latest"}, "counters"),
         ({"counters": "mem.sharedcommon.average"}, "counters"),  # a host counter, not a VM's
         ({"counters": ""}, "counters"),
-        ({"counters": ",".join(f"{name}.{stat}" for name in (
-            "mem.granted", "mem.consumed", "mem.shared", "mem.zero", "mem.active", "mem.overhead",
-            "mem.vmmemctl", "mem.swapped", "mem.usage") for stat in ("average", "minimum", "maximum"))}, "counters"),
+        (
+            {
+                "counters": ",".join(
+                    f"{name}.{stat}"
+                    for name in (
+                        "mem.granted",
+                        "mem.consumed",
+                        "mem.shared",
+                        "mem.zero",
+                        "mem.active",
+                        "mem.overhead",
+                        "mem.vmmemctl",
+                        "mem.swapped",
+                        "mem.usage",
+                    )
+                    for stat in ("average", "minimum", "maximum")
+                )
+            },
+            "counters",
+        ),
         ({"interval": "42"}, "interval"),
         ({"interval": "twenty"}, "interval"),
         ({"interval": "-20"}, "interval"),
@@ -114,7 +149,10 @@ def test_samples_of_other_entities_are_not_mixed_in(host, vm, viewer):
         ({"end": "2025-13-45T00:00:00"}, "end"),
         ({"start": "2025-03-01T12:00:00Z", "end": "2025-03-01T11:00:00Z"}, "end"),
         ({"start": "2025-03-01T12:00:00Z", "end": "2025-03-01T12:00:00Z"}, "end"),
-        ({"start": "2020-01-01T00:00:00Z", "end": "2025-01-01T00:00:00Z", "interval": "20"}, "interval"),
+        (
+            {"start": "2020-01-01T00:00:00Z", "end": "2025-01-01T00:00:00Z", "interval": "20"},
+            "interval",
+        ),
         ({"end": "0001-01-01T00:00:00Z"}, "end"),  # a window before it would leave datetime's range
         ({"end": "9999-12-31T23:59:59-01:00"}, "end"),  # past datetime's range in UTC
         ({"interval": "86400", "end": "0001-01-02T00:00:00Z"}, "end"),
@@ -131,21 +169,37 @@ def test_invalid_parameters_are_a_400_naming_the_field(vm, viewer, params, field
 
 def test_the_limit_on_counters_is_the_documented_one(host, viewer):
     """27 distinct keys are too many; MAX_COUNTERS keys are fine (host counters, all rollups)."""
-    names = ["mem.granted", "mem.consumed", "mem.shared", "mem.sharedcommon", "mem.zero", "mem.active",
-             "mem.overhead", "mem.vmmemctl"]
+    names = [
+        "mem.granted",
+        "mem.consumed",
+        "mem.shared",
+        "mem.sharedcommon",
+        "mem.zero",
+        "mem.active",
+        "mem.overhead",
+        "mem.vmmemctl",
+    ]
     keys = [f"{name}.{stat}" for name in names for stat in ("average", "minimum", "maximum")]
     assert len(keys) == MAX_COUNTERS
     client = logged_in(viewer)
-    assert client.get(f"/api/hosts/{host.pk}/stats/", {"counters": ",".join(keys)}).status_code == 200
+    assert (
+        client.get(f"/api/hosts/{host.pk}/stats/", {"counters": ",".join(keys)}).status_code == 200
+    )
     more = [*keys, "mem.usage.average"]
-    assert client.get(f"/api/hosts/{host.pk}/stats/", {"counters": ",".join(more)}).status_code == 400
+    assert (
+        client.get(f"/api/hosts/{host.pk}/stats/", {"counters": ",".join(more)}).status_code == 400
+    )
 
 
 def test_host_and_pool_stats_read_their_own_rows(host, vm, viewer):
     add_samples("host", host.pk, host, 3, values=lambda step: {"mem.sharedcommon": step})
-    add_samples("pool", vm.resource_pool_id, host, 2, values=lambda step: {"mem.granted": step * 10})
+    add_samples(
+        "pool", vm.resource_pool_id, host, 2, values=lambda step: {"mem.granted": step * 10}
+    )
     client = logged_in(viewer)
-    host_body = client.get(f"/api/hosts/{host.pk}/stats/", {"counters": "mem.sharedcommon.average"}).json()
+    host_body = client.get(
+        f"/api/hosts/{host.pk}/stats/", {"counters": "mem.sharedcommon.average"}
+    ).json()
     assert host_body["series"] == {"mem.sharedcommon.average": [0, 1, 2]}
     pool_body = client.get(f"/api/pools/{vm.resource_pool_id}/stats/").json()
     assert pool_body["series"]["mem.granted.average"] == [0, 10]
@@ -189,11 +243,15 @@ def test_the_polled_default_answer_reads_its_samples_in_one_query(
     assert sum('"hostsim_sample"' in query["sql"] for query in captured.captured_queries) == 1
 
 
-def test_a_year_of_daily_rollups_is_read_in_a_few_queries(host, vm, viewer, django_assert_max_num_queries):
+def test_a_year_of_daily_rollups_is_read_in_a_few_queries(
+    host, vm, viewer, django_assert_max_num_queries
+):
     add_samples("vm", vm.pk, host, 365, interval=86400, values=lambda s: {"mem.granted.average": s})
     client = logged_in(viewer)
     with django_assert_max_num_queries(8):  # session, user, permissions, the VM, latest, rows
-        body = client.get(f"/api/vms/{vm.pk}/stats/", {"interval": 86400, "counters": "mem.granted.average"}).json()
+        body = client.get(
+            f"/api/vms/{vm.pk}/stats/", {"interval": 86400, "counters": "mem.granted.average"}
+        ).json()
     assert len(body["timestamps"]) == 365
 
 
@@ -203,13 +261,37 @@ def test_a_year_of_daily_rollups_is_read_in_a_few_queries(host, vm, viewer, djan
 def test_the_counter_catalogue_describes_every_counter_with_vsphere_labels(viewer):
     body = logged_in(viewer).get("/api/counters/").json()
     by_name = {counter["name"]: counter for counter in body}
-    assert {"mem.granted", "mem.consumed", "mem.shared", "mem.sharedcommon", "mem.zero", "mem.active",
-            "mem.overhead", "mem.vmmemctl", "mem.swapped", "mem.usage", "lab.mmu.overhead",
-            "lab.guest.used", "mem.vmmemctltarget", "mem.swaptarget", "mem.swapin", "mem.swapout",
-            "mem.swapinRate", "mem.swapoutRate", "mem.compressed", "mem.zipSaved",
-            "mem.compressionRate", "mem.decompressionRate", "mem.latency", "mem.entitlement",
-            "mem.state", "mem.lowfreethreshold", "mem.swapused", "mem.reservedCapacity",
-            "mem.totalCapacity"} <= set(by_name)
+    assert {
+        "mem.granted",
+        "mem.consumed",
+        "mem.shared",
+        "mem.sharedcommon",
+        "mem.zero",
+        "mem.active",
+        "mem.overhead",
+        "mem.vmmemctl",
+        "mem.swapped",
+        "mem.usage",
+        "lab.mmu.overhead",
+        "lab.guest.used",
+        "mem.vmmemctltarget",
+        "mem.swaptarget",
+        "mem.swapin",
+        "mem.swapout",
+        "mem.swapinRate",
+        "mem.swapoutRate",
+        "mem.compressed",
+        "mem.zipSaved",
+        "mem.compressionRate",
+        "mem.decompressionRate",
+        "mem.latency",
+        "mem.entitlement",
+        "mem.state",
+        "mem.lowfreethreshold",
+        "mem.swapused",
+        "mem.reservedCapacity",
+        "mem.totalCapacity",
+    } <= set(by_name)
     assert by_name["mem.sharedcommon"]["label"] == "Shared common"
     assert by_name["mem.vmmemctl"]["label"] == "Balloon"
     assert by_name["mem.granted"]["unit"] == "KB"

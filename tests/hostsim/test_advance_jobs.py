@@ -5,7 +5,6 @@ The API part runs without a worker (a job then waits, queued); the rest runs rea
 on real Redis.
 """
 
-
 import pytest
 from django.contrib.auth.models import Permission, User
 from rest_framework.test import APIClient
@@ -32,9 +31,7 @@ def _host(name: str, seed: int = 1):
 @pytest.fixture
 def operator(db):
     user = User.objects.create_user("operator", password="operator-pass-1")
-    user.user_permissions.add(
-        *Permission.objects.filter(codename__in=["view_host", "change_host"])
-    )
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_host", "change_host"]))
     return user
 
 
@@ -63,9 +60,7 @@ def test_a_fast_forward_is_answered_with_its_job_and_can_be_followed(api, clean_
     assert [item["id"] for item in listed] == [job["id"]]
 
 
-def test_a_second_fast_forward_of_the_same_host_is_refused_with_the_running_job(
-    api, clean_redis
-):
+def test_a_second_fast_forward_of_the_same_host_is_refused_with_the_running_job(api, clean_redis):
     host, other = _host("esxi-ff"), _host("esxi-other")
     first = api.post(f"/api/hosts/{host.pk}/advance/", {"seconds": 3600}, format="json").json()
     second = api.post(f"/api/hosts/{host.pk}/advance/", {"seconds": 60}, format="json")

@@ -5,7 +5,6 @@ stored sample. These tests kill workers with SIGKILL (no clean-up at all) and ch
 would: the guest's memory carries on, samples keep coming, none repeats.
 """
 
-
 import pytest
 
 from hostsim import guest_operations, routing
@@ -99,6 +98,7 @@ def test_a_lock_left_by_a_worker_killed_mid_tick_is_taken_over_by_its_restart(
     celery_workers.start("w1")
     # Within a few ticks, far sooner than the lock's TTL.
     _more_samples(host, 2, "the restarted worker waited for the dead worker's lock to expire")
-    assert clean_redis.ttl(f"vmemlab:host:{host.pk}:lock") in (-2, -1) or (
-        routing.lock_holder(host.pk) or ""
-    ).split(" ")[-1] != incarnation
+    assert (
+        clean_redis.ttl(f"vmemlab:host:{host.pk}:lock") in (-2, -1)
+        or (routing.lock_holder(host.pk) or "").split(" ")[-1] != incarnation
+    )

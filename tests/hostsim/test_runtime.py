@@ -15,7 +15,13 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def host(clean_redis):
-    host = services.create_host(name="esxi-rt", memory_mb=4096, cpu_mhz=8000, seed=3, advanced_settings={"Mem.ShareForceSalting": 0})
+    host = services.create_host(
+        name="esxi-rt",
+        memory_mb=4096,
+        cpu_mhz=8000,
+        seed=3,
+        advanced_settings={"Mem.ShareForceSalting": 0},
+    )
     yield host
     runtime.forget(host.pk)
 
@@ -26,7 +32,9 @@ def _vm(host, name="vm", on=True, **settings):
 
 
 def _series(kind, entity_id, counter, interval=REALTIME_INTERVAL):
-    rows = Sample.objects.filter(entity_kind=kind, entity_id=entity_id, interval=interval).order_by("ts")
+    rows = Sample.objects.filter(entity_kind=kind, entity_id=entity_id, interval=interval).order_by(
+        "ts"
+    )
     return [row.values[counter] for row in rows]
 
 
@@ -35,10 +43,16 @@ def test_a_tick_stores_one_sample_per_entity_twenty_seconds_apart(host):
     root = services.ensure_root_pool(host)
     assert runtime.tick(host.pk) == "ticked"
     assert runtime.tick(host.pk) == "ticked"
-    times = list(Sample.objects.filter(entity_kind=EntityKind.HOST, entity_id=host.pk).order_by("ts").values_list("ts", flat=True))
+    times = list(
+        Sample.objects.filter(entity_kind=EntityKind.HOST, entity_id=host.pk)
+        .order_by("ts")
+        .values_list("ts", flat=True)
+    )
     assert len(times) == 2 and times[1] - times[0] == timedelta(seconds=REALTIME_INTERVAL)
     assert len(_series(EntityKind.VM, vm.pk, "mem.granted")) == 2
-    assert _series(EntityKind.POOL, root.pk, "mem.granted") == _series(EntityKind.VM, vm.pk, "mem.granted")
+    assert _series(EntityKind.POOL, root.pk, "mem.granted") == _series(
+        EntityKind.VM, vm.pk, "mem.granted"
+    )
 
 
 def test_a_busy_host_skips_the_tick(host):
@@ -58,8 +72,13 @@ def test_guest_allocation_grows_granted_and_freeing_does_not_shrink_it(host):
     runtime.tick(host.pk)
     assert granted_after_allocate >= 128 * 1024
     assert _series(EntityKind.VM, vm.pk, "mem.granted")[-1] == granted_after_allocate
-    assert _series(EntityKind.VM, vm.pk, "lab.guest.used")[-1] < _series(EntityKind.VM, vm.pk, "lab.guest.used")[-2]
-    assert set(GuestOperation.objects.values_list("outcome", flat=True)) == {GuestOperation.Outcome.APPLIED}
+    assert (
+        _series(EntityKind.VM, vm.pk, "lab.guest.used")[-1]
+        < _series(EntityKind.VM, vm.pk, "lab.guest.used")[-2]
+    )
+    assert set(GuestOperation.objects.values_list("outcome", flat=True)) == {
+        GuestOperation.Outcome.APPLIED
+    }
 
 
 def test_powering_off_stops_the_vms_samples_and_releases_its_memory(host):
@@ -76,14 +95,21 @@ def test_powering_off_stops_the_vms_samples_and_releases_its_memory(host):
 def test_advanced_settings_reach_the_engine_by_version(host):
     _vm(host, name="a", workload="idle")
     _vm(host, name="b", workload="idle")
-    services.update_host(host, advanced_settings={"Mem.ShareScanGHz": 0})  # scanning off: nothing is ever shared
+    services.update_host(
+        host, advanced_settings={"Mem.ShareScanGHz": 0}
+    )  # scanning off: nothing is ever shared
     runtime.advance(host.pk, 600)
     assert _series(EntityKind.HOST, host.pk, "mem.shared")[-1] == 0
     # the fixture's host has a hardware MMU: with 2 MB large pages (the default) plenty of free
     # memory would leave nothing shared, so they go off with the scan rate
-    services.update_host(host, advanced_settings={
-        "Mem.ShareScanGHz": 8, "Mem.ShareScanTime": 10, "Mem.AllocGuestLargePage": 0,
-    })
+    services.update_host(
+        host,
+        advanced_settings={
+            "Mem.ShareScanGHz": 8,
+            "Mem.ShareScanTime": 10,
+            "Mem.AllocGuestLargePage": 0,
+        },
+    )
     runtime.advance(host.pk, 1200)
     assert _series(EntityKind.HOST, host.pk, "mem.shared")[-1] > 0
 
@@ -92,7 +118,10 @@ def test_fast_forward_stores_every_sample_and_rolls_them_up(host):
     _vm(host)
     result = runtime.advance(host.pk, 3600)
     assert result["ticks"] == 180
-    assert Sample.objects.filter(entity_kind=EntityKind.HOST, interval=REALTIME_INTERVAL).count() == 180
+    assert (
+        Sample.objects.filter(entity_kind=EntityKind.HOST, interval=REALTIME_INTERVAL).count()
+        == 180
+    )
     five_minute = Sample.objects.filter(entity_kind=EntityKind.HOST, interval=300)
     assert five_minute.count() >= 11
     row = five_minute.order_by("ts").first().values
@@ -116,7 +145,9 @@ def test_rollup_is_idempotent_and_prunes_by_retention(host):
     before = Sample.objects.filter(host=host, interval=300).count()
     rollups.rollup_host(host.pk)
     assert Sample.objects.filter(host=host, interval=300).count() == before
-    realtime = Sample.objects.filter(host=host, interval=REALTIME_INTERVAL, entity_kind=EntityKind.HOST)
+    realtime = Sample.objects.filter(
+        host=host, interval=REALTIME_INTERVAL, entity_kind=EntityKind.HOST
+    )
     oldest, newest = realtime.order_by("ts").first().ts, realtime.order_by("-ts").first().ts
     assert newest - oldest <= timedelta(hours=1)
 

@@ -29,7 +29,9 @@ def _vm(host, name, pool=None, memory=None, **settings):
 
 
 def _latest(vm, counter):
-    row = Sample.objects.filter(entity_kind=EntityKind.VM, entity_id=vm.pk, interval=REALTIME_INTERVAL)
+    row = Sample.objects.filter(
+        entity_kind=EntityKind.VM, entity_id=vm.pk, interval=REALTIME_INTERVAL
+    )
     return row.order_by("-ts").values_list("values", flat=True).first()[counter]
 
 
@@ -39,9 +41,10 @@ def _run(host, minutes):
 
 def _shares(vm, level):
     memory = services.allocation_of(vm, "memory")
-    return services.reconfigure_vm(vm, memory=Allocation(
-        memory.reservation, memory.limit, expandable=False, shares_level=level
-    ))
+    return services.reconfigure_vm(
+        vm,
+        memory=Allocation(memory.reservation, memory.limit, expandable=False, shares_level=level),
+    )
 
 
 def test_raising_a_vms_shares_under_contention_raises_its_entitlement_and_granted(host):
@@ -79,7 +82,10 @@ def test_without_a_balloon_driver_the_host_swaps_instead(clean_redis):
     roomy = services.create_host(name="esxi-tools", memory_mb=16384, cpu_mhz=8000, seed=5)
     try:
         vm = _vm(
-            roomy, "no-tools", memory=Allocation(0, 512, expandable=False), memory_mb=2048,
+            roomy,
+            "no-tools",
+            memory=Allocation(0, 512, expandable=False),
+            memory_mb=2048,
             balloon_driver=False,
         )
         _run(roomy, 5)

@@ -20,7 +20,11 @@ def test_the_quick_sharing_benchmark_prints_every_run_beside_the_published_figur
         assert [point["vms"] for point in fig4["curve"]] == [1, 2]
         for point in fig4["curve"]:
             assert set(point) == {
-                "vms", "shared_pct", "reclaimed_pct", "paper_shared_pct", "paper_reclaimed_pct"
+                "vms",
+                "shared_pct",
+                "reclaimed_pct",
+                "paper_shared_pct",
+                "paper_reclaimed_pct",
             }
             assert 0 <= point["reclaimed_pct"] <= point["shared_pct"] <= 100
         assert fig4["one_vm"]["paper_reclaimed_mb"] == 5.0
@@ -30,9 +34,7 @@ def test_the_quick_sharing_benchmark_prints_every_run_beside_the_published_figur
         assert all(0 <= case["saved_of_granted_pct"] <= 100 for case in guide.values())
     # The quick run's curve stops at 2 VMs: only the guide's two targets apply.
     targets = {target["target"]: target for target in result["targets"]}
-    assert set(targets) == {
-        "identical VMs save more than 30%", "a diverse mix saves less than 5%"
-    }
+    assert set(targets) == {"identical VMs save more than 30%", "a diverse mix saves less than 5%"}
     assert all(isinstance(target["met"], bool) for target in targets.values())
     assert result["settings"]["Mem.ShareScanTime"] == 10
     assert "reclaimed" in result["definitions"] and "shared" in result["definitions"]

@@ -621,7 +621,11 @@ def test_raising_a_pool_reservation_asks_the_parent_only_for_the_growth(lab, res
 def test_renaming_a_pool_keeps_its_allocation(lab):
     pool = lab.pool("P", memory=fixed(1024))
     renamed = services.update_pool(pool, name="Q")
-    assert (fresh(renamed).name, fresh(renamed).memory_reservation, fresh(renamed).memory_expandable) == (
+    assert (
+        fresh(renamed).name,
+        fresh(renamed).memory_reservation,
+        fresh(renamed).memory_expandable,
+    ) == (
         "Q",
         1024,
         False,

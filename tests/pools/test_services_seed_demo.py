@@ -62,7 +62,10 @@ def test_the_overcommitted_demo_host_holds_every_kind_of_allocation(capsys):
     assert vms["db-reserved-03"].memory_reservation == 2048
     assert vms["limited-03"].memory_limit == 1024 < vms["limited-03"].memory_mb
     assert vms["no-balloon-03"].balloon_driver is False
-    assert (vms["db-high-03"].memory_shares_level, vms["db-low-03"].memory_shares_level) == ("high", "low")
+    assert (vms["db-high-03"].memory_shares_level, vms["db-low-03"].memory_shares_level) == (
+        "high",
+        "low",
+    )
     # The simulation gets the tree with the VMs' pool membership (all under the root here).
     assert sorted(host.resource_tree["vms"]) == sorted(vm.pk for vm in vms.values())
 

@@ -36,7 +36,13 @@ RECOVERY_TIMEOUT = 150  # seconds for a restarted process to be ticking again (g
 
 
 def _lab(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "lab"), *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "lab"), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.mark.parametrize("port", ["http", "0", "70000"])
@@ -63,8 +69,14 @@ def test_an_unknown_command_is_refused():
 
 def test_an_unreachable_redis_url_is_one_sentence():
     env = dict(os.environ, REDIS_URL="redis://127.0.0.1:1/0")
-    result = subprocess.run([sys.executable, str(ROOT / "lab"), "up", "--port", "8765"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "lab"), "up", "--port", "8765"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 1
     assert "no Redis answers there" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
@@ -134,18 +146,37 @@ class LabRun:
         database = os.environ.get("DATABASE_URL", "")
         if not database.startswith(("postgres://", "postgresql://", "pgsql://")):
             database = f"sqlite:///{var_dir}/lab.sqlite3"
-        env = dict(os.environ, VMEMLAB_VAR_DIR=str(var_dir), DATABASE_URL=database,
-                   DJANGO_SUPERUSER_USERNAME=self.username,
-                   DJANGO_SUPERUSER_PASSWORD=self.password, **extra_env)
+        env = dict(
+            os.environ,
+            VMEMLAB_VAR_DIR=str(var_dir),
+            DATABASE_URL=database,
+            DJANGO_SUPERUSER_USERNAME=self.username,
+            DJANGO_SUPERUSER_PASSWORD=self.password,
+            **extra_env,
+        )
         if os.environ.get("REDIS_URL"):  # start as on a fresh machine: no leases of an earlier lab
             forget_lab_state(redis.Redis.from_url(os.environ["REDIS_URL"]))
         self.log = var_dir / "lab.log"
         self._log_file = self.log.open("w")
         # `nohup ./lab up &` starts the launcher with SIGINT ignored; so does this, when asked.
-        ignore_sigint = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
+        ignore_sigint = (
+            (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
+        )
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "lab"), "up", "--port", str(self.port), "--https-port", str(self.https_port), *args],
-            cwd=ROOT, env=env, stdout=self._log_file, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                str(ROOT / "lab"),
+                "up",
+                "--port",
+                str(self.port),
+                "--https-port",
+                str(self.https_port),
+                *args,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
             preexec_fn=ignore_sigint,
         )
         self.seen: set[int] = set()  # every process of this lab seen so far, restarted ones too
@@ -158,8 +189,11 @@ class LabRun:
         return [line for line in self.output().splitlines() if line.startswith("lab: ")]
 
     def wait_until_running(self) -> None:
-        _wait_until(lambda: "is running at" in self.output() or self.process.poll() is not None,
-                    START_TIMEOUT, "./lab up did not start in time")
+        _wait_until(
+            lambda: "is running at" in self.output() or self.process.poll() is not None,
+            START_TIMEOUT,
+            "./lab up did not start in time",
+        )
         assert "is running at" in self.output(), self.output()[-4000:]
         self.note_processes()
 
@@ -179,7 +213,9 @@ class LabRun:
 
     def get(self, path: str) -> tuple[int, object]:
         token = b64encode(f"{self.username}:{self.password}".encode()).decode()
-        request = urllib.request.Request(self.url + path, headers={"Authorization": f"Basic {token}"})
+        request = urllib.request.Request(
+            self.url + path, headers={"Authorization": f"Basic {token}"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, json.loads(response.read() or b"null")
@@ -207,8 +243,11 @@ class LabRun:
             latest = self.latest_sample(host_id)
             return latest if latest and (after is None or latest > after) else None
 
-        return _wait_until(newer, timeout, lambda: f"host {host_id} got no new sample after {after}:\n"
-                           + self.output()[-4000:])
+        return _wait_until(
+            newer,
+            timeout,
+            lambda: f"host {host_id} got no new sample after {after}:\n" + self.output()[-4000:],
+        )
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -232,9 +271,17 @@ def test_lab_up_serves_the_lab_and_ctrl_c_twice_leaves_no_process_behind(tmp_pat
     try:
         lab.wait_until_running()
         assert lab.healthy()
-        assert len(lab.note_processes()) >= 5  # web over HTTP and HTTPS, a worker per core and beat at least
-        tls = ssl.create_default_context(cafile=str(tmp_path / "tls-cert.pem"))  # its self-signed certificate
-        with urllib.request.urlopen(f"https://localhost:{lab.https_port}/sdk/vimServiceVersions.xml", context=tls, timeout=10) as answer:
+        assert (
+            len(lab.note_processes()) >= 5
+        )  # web over HTTP and HTTPS, a worker per core and beat at least
+        tls = ssl.create_default_context(
+            cafile=str(tmp_path / "tls-cert.pem")
+        )  # its self-signed certificate
+        with urllib.request.urlopen(
+            f"https://localhost:{lab.https_port}/sdk/vimServiceVersions.xml",
+            context=tls,
+            timeout=10,
+        ) as answer:
             assert b"urn:vim25" in answer.read()
         lab.process.send_signal(signal.SIGINT)
         time.sleep(0.2)
@@ -257,7 +304,10 @@ def test_a_worker_that_fails_at_every_start_makes_the_lab_give_up_leaving_no_pro
     lines = lab.launcher_lines()
     assert code == 1, lab.output()[-4000:]
     for restart, delay in enumerate([1, 2, 4, 8], start=1):
-        assert f"lab: worker lab1 exited with code 2; restarting it in {delay} s (restart {restart})" in lines
+        assert (
+            f"lab: worker lab1 exited with code 2; restarting it in {delay} s (restart {restart})"
+            in lines
+        )
     assert lines[-1].startswith("lab: error: worker lab1 exited 5 times within 5 minutes"), lines
     assert "Traceback" not in lab.output()
     assert lab.leftovers() == []
@@ -286,8 +336,11 @@ def test_two_workers_start_and_the_hosts_are_spread_over_both(running_lab):
     hostname = socket.gethostname()
     assert len(lab.pids(" worker --pool=solo -n lab1@")) == 1
     assert len(lab.pids(" worker --pool=solo -n lab2@")) == 1
-    owners = _wait_until(lambda: (o := _owners(lab)) and len(o) == len(lab.host_ids()) and o,
-                         60, "not every host was leased to a worker")
+    owners = _wait_until(
+        lambda: (o := _owners(lab)) and len(o) == len(lab.host_ids()) and o,
+        60,
+        "not every host was leased to a worker",
+    )
     assert set(owners.values()) == {f"lab1@{hostname}", f"lab2@{hostname}"}
 
 
@@ -300,9 +353,13 @@ def _kill_and_see_it_restarted(lab: LabRun, name: str, argv_part: str, restart: 
     def restart_lines():
         return [text for text in lab.launcher_lines() if text.startswith(said)]
 
-    _wait_until(lambda: len(restart_lines()) == restart, 60, lambda: "\n".join(lab.launcher_lines()))
+    _wait_until(
+        lambda: len(restart_lines()) == restart, 60, lambda: "\n".join(lab.launcher_lines())
+    )
     assert restart_lines()[-1].endswith(f"(restart {restart})")
-    _wait_until(lambda: [p for p in lab.pids(argv_part) if p != pid], 60, f"{name} was not started again")
+    _wait_until(
+        lambda: [p for p in lab.pids(argv_part) if p != pid], 60, f"{name} was not started again"
+    )
 
 
 def test_a_worker_killed_twice_is_restarted_each_time_and_its_host_ticks_on(running_lab):
@@ -310,8 +367,9 @@ def test_a_worker_killed_twice_is_restarted_each_time_and_its_host_ticks_on(runn
     host_id, owner = sorted(_owners(lab).items())[0]
     for restart in (1, 2):
         before = lab.latest_sample(host_id)
-        _kill_and_see_it_restarted(lab, f"worker {owner.split('@')[0]}",
-                                   f" worker --pool=solo -n {owner}", restart)
+        _kill_and_see_it_restarted(
+            lab, f"worker {owner.split('@')[0]}", f" worker --pool=solo -n {owner}", restart
+        )
         _wait_until(lab.healthy, RECOVERY_TIMEOUT, "/healthz did not answer 200 again")
         # The host's samples carry on: the restarted worker (or the other one) ticks it.
         lab.wait_for_a_sample_after(host_id, lab.latest_sample(host_id) or before, RECOVERY_TIMEOUT)

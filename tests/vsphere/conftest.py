@@ -49,16 +49,32 @@ def start_https(log_dir, cert, key) -> tuple[Child, int]:
     port = free_port()
     web = Child(
         "web-https",
-        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-         "--port", str(port), "--no-access-log", "--ssl-certfile", str(cert), "--ssl-keyfile", str(key)],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "config.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--ssl-certfile",
+            str(cert),
+            "--ssl-keyfile",
+            str(key),
+        ],
         child_env(),
         log_dir,
     )
 
     def answers():
         try:
-            with urllib.request.urlopen(f"https://127.0.0.1:{port}/sdk/vimServiceVersions.xml", timeout=1,
-                                        context=unverified_tls()):
+            with urllib.request.urlopen(
+                f"https://127.0.0.1:{port}/sdk/vimServiceVersions.xml",
+                timeout=1,
+                context=unverified_tls(),
+            ):
                 return True
         except OSError:
             return not web.alive()
@@ -114,10 +130,18 @@ class Sdk:
         from pyVim.connect import SmartConnect
 
         if https:
-            si = SmartConnect(host=self.lab.host, port=self.lab.https_port, protocol="https",
-                              user=user, pwd=password, sslContext=unverified_tls())
+            si = SmartConnect(
+                host=self.lab.host,
+                port=self.lab.https_port,
+                protocol="https",
+                user=user,
+                pwd=password,
+                sslContext=unverified_tls(),
+            )
         else:
-            si = SmartConnect(host=self.lab.host, port=self.lab.port, protocol="http", user=user, pwd=password)
+            si = SmartConnect(
+                host=self.lab.host, port=self.lab.port, protocol="http", user=user, pwd=password
+            )
         self.connections.append(si)
         return si
 
@@ -151,15 +175,28 @@ def _build_scenario() -> tuple[int, dict]:
     viewer = User.objects.create_user(VIEWER, password=PASSWORD)
     for perm in VIEW_PERMS:
         app_label, codename = perm.split(".")
-        viewer.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+        viewer.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
     host = services.create_host(name="esx-sdk", memory_mb=16384, cpu_mhz=20000)
     root = services.ensure_root_pool(host)
-    fixed = services.create_pool(root, "Fixed", memory=Allocation(reservation=512, expandable=False))
-    web = services.power_on(services.create_vm(host, name="web-01", memory_mb=1024, workload="webserver"))
+    fixed = services.create_pool(
+        root, "Fixed", memory=Allocation(reservation=512, expandable=False)
+    )
+    web = services.power_on(
+        services.create_vm(host, name="web-01", memory_mb=1024, workload="webserver")
+    )
     idle = services.power_on(services.create_vm(host, name="idle-01", memory_mb=512))
-    too_big = services.create_vm(host, pool=fixed, name="too-big", memory_mb=2048,
-                                 memory=Allocation(reservation=1024))
-    ids = {"Resources": root.pk, "Fixed": fixed.pk, "web-01": web.pk, "idle-01": idle.pk, "too-big": too_big.pk}
+    too_big = services.create_vm(
+        host, pool=fixed, name="too-big", memory_mb=2048, memory=Allocation(reservation=1024)
+    )
+    ids = {
+        "Resources": root.pk,
+        "Fixed": fixed.pk,
+        "web-01": web.pk,
+        "idle-01": idle.pk,
+        "too-big": too_big.pk,
+    }
     return host.pk, ids
 
 

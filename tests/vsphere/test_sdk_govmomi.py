@@ -22,18 +22,34 @@ GOPATH = "/usr/share/gocode"  # where Debian's golang-*-dev packages put Go sour
 def govmomi_client(tmp_path_factory):
     go = shutil.which("go")
     if go is None or not Path(GOPATH, "src/github.com/vmware/govmomi").is_dir():
-        pytest.skip("needs Go and govmomi: apt-get install golang-go golang-github-vmware-govmomi-dev")
+        pytest.skip(
+            "needs Go and govmomi: apt-get install golang-go golang-github-vmware-govmomi-dev"
+        )
     binary = tmp_path_factory.mktemp("govmomi") / "govmomi_client"
-    env = dict(os.environ, GO111MODULE="off", GOPATH=GOPATH, GOCACHE=str(Path(settings.VAR_DIR) / "go-cache"),
-               GOFLAGS="", CGO_ENABLED="0")
-    build = subprocess.run([go, "build", "-o", str(binary), str(CLIENT)], env=env, capture_output=True, text=True, timeout=600)
+    env = dict(
+        os.environ,
+        GO111MODULE="off",
+        GOPATH=GOPATH,
+        GOCACHE=str(Path(settings.VAR_DIR) / "go-cache"),
+        GOFLAGS="",
+        CGO_ENABLED="0",
+    )
+    build = subprocess.run(
+        [go, "build", "-o", str(binary), str(CLIENT)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert build.returncode == 0, build.stderr
     return binary
 
 
 def test_govmomi_lists_powers_on_and_creates_pools_like_govc(sdk, govmomi_client):
     url = f"https://admin:lab-password-1@{sdk.lab.host}:{sdk.lab.https_port}/sdk"
-    run = subprocess.run([str(govmomi_client), url, "too-big"], capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [str(govmomi_client), url, "too-big"], capture_output=True, text=True, timeout=120
+    )
     out = run.stdout
     assert run.returncode == 0, out + run.stderr
     assert "about: VMware vCenter Server" in out and "VirtualCenter" in out
@@ -42,6 +58,9 @@ def test_govmomi_lists_powers_on_and_creates_pools_like_govc(sdk, govmomi_client
     assert f"HostSystem:host-{sdk.host_id} ResourcePool:resgroup-{sdk.ids['Resources']}" in out
     assert "host: /vmemlab/host/esx-sdk/esx-sdk 17179869184" in out
     assert "pool: /vmemlab/host/esx-sdk/Resources/Fixed" in out
-    assert 'power on too-big -> Insufficient resources to satisfy configured reservation: "Fixed"' in out
+    assert (
+        'power on too-big -> Insufficient resources to satisfy configured reservation: "Fixed"'
+        in out
+    )
     assert "pool.create -> ResourcePool:resgroup-" in out and "pool.destroy -> <nil>" in out
     assert out.rstrip().endswith("logged out")

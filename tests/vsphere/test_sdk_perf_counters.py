@@ -26,16 +26,42 @@ from vsphere.perf_counters import (
 # Every name vmware_exporter 0.18.4 resolves from perfCounter (vmware_exporter.py, the vm and
 # host perf_list); one missing name fails its whole scrape with a KeyError.
 VMWARE_EXPORTER_NAMES = (
-    "cpu.ready.summation", "cpu.maxlimited.summation", "cpu.usage.average", "cpu.usagemhz.average",
-    "cpu.costop.summation", "cpu.idle.summation", "cpu.demand.average", "cpu.swapwait.summation",
-    "cpu.used.summation", "mem.usage.average", "mem.consumed.average", "mem.active.average",
-    "mem.swapped.average", "mem.vmmemctl.average", "mem.latency.average", "mem.swapin.average",
-    "mem.swapinRate.average", "mem.swapout.average", "mem.swapoutRate.average",
-    "disk.maxTotalLatency.latest", "disk.usage.average", "disk.read.average", "disk.write.average",
-    "net.received.average", "net.transmitted.average", "net.multicastRx.summation",
-    "net.multicastTx.summation", "net.broadcastTx.summation", "net.broadcastRx.summation",
-    "net.droppedRx.summation", "net.droppedTx.summation", "net.bytesRx.average",
-    "net.bytesTx.average", "net.errorsRx.summation", "net.errorsTx.summation", "net.usage.average",
+    "cpu.ready.summation",
+    "cpu.maxlimited.summation",
+    "cpu.usage.average",
+    "cpu.usagemhz.average",
+    "cpu.costop.summation",
+    "cpu.idle.summation",
+    "cpu.demand.average",
+    "cpu.swapwait.summation",
+    "cpu.used.summation",
+    "mem.usage.average",
+    "mem.consumed.average",
+    "mem.active.average",
+    "mem.swapped.average",
+    "mem.vmmemctl.average",
+    "mem.latency.average",
+    "mem.swapin.average",
+    "mem.swapinRate.average",
+    "mem.swapout.average",
+    "mem.swapoutRate.average",
+    "disk.maxTotalLatency.latest",
+    "disk.usage.average",
+    "disk.read.average",
+    "disk.write.average",
+    "net.received.average",
+    "net.transmitted.average",
+    "net.multicastRx.summation",
+    "net.multicastTx.summation",
+    "net.broadcastTx.summation",
+    "net.broadcastRx.summation",
+    "net.droppedRx.summation",
+    "net.droppedTx.summation",
+    "net.bytesRx.average",
+    "net.bytesTx.average",
+    "net.errorsRx.summation",
+    "net.errorsTx.summation",
+    "net.usage.average",
 )
 
 
@@ -43,14 +69,29 @@ def test_every_name_vmware_exporter_looks_up_is_in_the_table():
     assert [name for name in VMWARE_EXPORTER_NAMES if name not in BY_NAME] == []
 
 
-@pytest.mark.parametrize(("name", "key"), [
-    ("cpu.usage.average", 2), ("cpu.ready.summation", 12), ("mem.usage.average", 24),
-    ("mem.granted.average", 29), ("mem.active.average", 33), ("mem.shared.average", 37),
-    ("mem.zero.average", 41), ("mem.sharedcommon.average", 57), ("mem.state.latest", 68),
-    ("mem.swapped.average", 70), ("mem.vmmemctl.average", 90), ("mem.consumed.average", 98),
-    ("mem.overhead.average", 102), ("mem.compressed.average", 105), ("mem.latency.average", 422),
-    ("mem.entitlement.average", 423), ("net.bytesRx.average", 462), ("sys.uptime.latest", 155),
-])
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("cpu.usage.average", 2),
+        ("cpu.ready.summation", 12),
+        ("mem.usage.average", 24),
+        ("mem.granted.average", 29),
+        ("mem.active.average", 33),
+        ("mem.shared.average", 37),
+        ("mem.zero.average", 41),
+        ("mem.sharedcommon.average", 57),
+        ("mem.state.latest", 68),
+        ("mem.swapped.average", 70),
+        ("mem.vmmemctl.average", 90),
+        ("mem.consumed.average", 98),
+        ("mem.overhead.average", 102),
+        ("mem.compressed.average", 105),
+        ("mem.latency.average", 422),
+        ("mem.entitlement.average", 423),
+        ("net.bytesRx.average", 462),
+        ("sys.uptime.latest", 155),
+    ],
+)
 def test_counters_keep_the_ids_a_vcenter_gives_them(name, key):
     assert BY_NAME[name].key == key
 
@@ -59,10 +100,15 @@ def test_keys_and_full_names_are_unique_and_every_row_is_described():
     assert len(BY_KEY) == len(BY_NAME) == len(COUNTERS)
     info = perf.COUNTER_INFOS[29]
     assert (info.groupInfo.key, info.nameInfo.key, info.rollupType, info.statsType) == (
-        "mem", "granted", "average", "absolute"
+        "mem",
+        "granted",
+        "average",
+        "absolute",
     )
     assert (info.nameInfo.label, info.unitInfo.key, info.unitInfo.label) == (
-        "Granted", "kiloBytes", "KB"
+        "Granted",
+        "kiloBytes",
+        "KB",
     )
     assert (info.level, info.perDeviceLevel) == (2, 3)
     assert all(row.label and row.summary for row in COUNTERS)
@@ -72,9 +118,16 @@ def test_the_lab_counters_map_onto_their_vcenter_names_with_the_stored_statistic
     granted = LAB_METRICS[BY_NAME["mem.granted.maximum"].key]
     assert granted.stat_key == "mem.granted.maximum"
     assert granted.kept_at("pool", 7200) and granted.kept_at("vm", 20)
-    for name in ("mem.consumed.average", "mem.shared.average", "mem.active.average",
-                 "mem.overhead.average", "mem.zero.average", "mem.vmmemctl.average",
-                 "mem.swapped.average", "mem.usage.average"):
+    for name in (
+        "mem.consumed.average",
+        "mem.shared.average",
+        "mem.active.average",
+        "mem.overhead.average",
+        "mem.zero.average",
+        "mem.vmmemctl.average",
+        "mem.swapped.average",
+        "mem.usage.average",
+    ):
         assert LAB_METRICS[BY_NAME[name].key].stat_key == name
     common = LAB_METRICS[BY_NAME["mem.sharedcommon.average"].key]
     assert common.kept_at("host", 300) and not common.kept_at("vm", 20)
@@ -84,8 +137,11 @@ def test_none_and_latest_rollups_are_answered_by_real_time_samples_only():
     granted_none = LAB_METRICS[BY_NAME["mem.granted.none"].key]
     assert granted_none.stat_key == "mem.granted.average"
     assert granted_none.kept_at("vm", 20) and not granted_none.kept_at("vm", 300)
-    assert all(metric.counter.rollup in ("none", "average") for metric in metrics_kept("vm", 20)
-               if metric.stat_key == "mem.granted.average")
+    assert all(
+        metric.counter.rollup in ("none", "average")
+        for metric in metrics_kept("vm", 20)
+        if metric.stat_key == "mem.granted.average"
+    )
     assert {m.counter.rollup for m in metrics_kept("vm", 1800)} <= {"average", "minimum", "maximum"}
 
 
@@ -103,7 +159,9 @@ def test_historical_intervals_are_vcenters_four_with_the_labs_retention():
     perf_mgr = vim.PerformanceManager("PerfMgr")
     intervals = perf.performance_manager_property(perf_mgr, "historicalInterval")
     assert [(i.key, i.samplingPeriod, i.name) for i in intervals] == [
-        (1, 300, "Past day"), (2, 1800, "Past week"), (3, 7200, "Past month"),
+        (1, 300, "Past day"),
+        (2, 1800, "Past week"),
+        (3, 7200, "Past month"),
         (4, 86400, "Past year"),
     ]
     assert [i.length for i in intervals] == [INTERVAL_RETENTION[p] for p in INTERVALS[1:]]
@@ -115,7 +173,9 @@ def test_an_unknown_performance_manager_property_is_refused():
 
     assert len(perf.performance_manager_property(None, "perfCounter")) == len(COUNTERS)
     assert {d.key for d in perf.performance_manager_property(None, "description").statsType} == {
-        "absolute", "delta", "rate"
+        "absolute",
+        "delta",
+        "rate",
     }
     with pytest.raises(InvalidProperty):
         perf.performance_manager_property(None, "perfCounter.key")
@@ -139,7 +199,9 @@ def test_a_stats_answer_becomes_an_entity_metric_with_missing_values_as_minus_on
     metric = perf.entity_metric(_plan(), _answer([1048576, None, 2.6]))
     assert metric.entity == vim.VirtualMachine("vm-1")
     assert [(s.timestamp, s.interval) for s in metric.sampleInfo] == [
-        (T0, 20), (T0 + timedelta(seconds=20), 20), (T0 + timedelta(seconds=40), 20)
+        (T0, 20),
+        (T0 + timedelta(seconds=20), 20),
+        (T0 + timedelta(seconds=40), 20),
     ]
     (series,) = metric.value
     assert (series.id.counterId, series.id.instance) == (29, "")
@@ -149,7 +211,8 @@ def test_a_stats_answer_becomes_an_entity_metric_with_missing_values_as_minus_on
 def test_max_sample_keeps_the_newest_samples():
     metric = perf.entity_metric(_plan(max_sample=2), _answer([10, 20, 30]))
     assert [s.timestamp for s in metric.sampleInfo] == [
-        T0 + timedelta(seconds=20), T0 + timedelta(seconds=40)
+        T0 + timedelta(seconds=20),
+        T0 + timedelta(seconds=40),
     ]
     assert list(metric.value[0].value) == [20, 30]
 

@@ -29,22 +29,33 @@ NAMES = ("mem.granted.average", "mem.consumed.average", "mem.usage.average")
 def govmomi_perf(tmp_path_factory):
     go = shutil.which("go")
     if go is None or not Path(GOPATH, "src/github.com/vmware/govmomi/performance").is_dir():
-        pytest.skip("needs Go and govmomi: apt-get install golang-go "
-                    "golang-github-vmware-govmomi-dev")
+        pytest.skip(
+            "needs Go and govmomi: apt-get install golang-go golang-github-vmware-govmomi-dev"
+        )
     binary = tmp_path_factory.mktemp("govmomi-perf") / "govmomi_perf"
     cache = str(Path(settings.VAR_DIR) / "go-cache")
-    env = dict(os.environ, GO111MODULE="off", GOPATH=GOPATH, GOCACHE=cache, GOFLAGS="",
-               CGO_ENABLED="0")
-    build = subprocess.run([go, "build", "-o", str(binary), str(CLIENT)], env=env,
-                           capture_output=True, text=True, timeout=600)
+    env = dict(
+        os.environ, GO111MODULE="off", GOPATH=GOPATH, GOCACHE=cache, GOFLAGS="", CGO_ENABLED="0"
+    )
+    build = subprocess.run(
+        [go, "build", "-o", str(binary), str(CLIENT)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert build.returncode == 0, build.stderr
     return binary
 
 
 def run(binary, sdk, vm_id: int, max_sample: int, interval: int) -> dict[str, list]:
     url = f"https://admin:lab-password-1@{sdk.lab.host}:{sdk.lab.https_port}/sdk"
-    done = subprocess.run([str(binary), url, f"vm-{vm_id}", str(max_sample), str(interval), *NAMES],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(binary), url, f"vm-{vm_id}", str(max_sample), str(interval), *NAMES],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     lines: dict[str, list] = {}
     for line in done.stdout.splitlines():
@@ -55,20 +66,31 @@ def run(binary, sdk, vm_id: int, max_sample: int, interval: int) -> dict[str, li
 
 def test_govmomi_samples_the_vm_counters_the_stats_api_shows(sdk, govmomi_perf):
     vm_id = sdk.ids["web-01"]
-    wait_until(lambda: Sample.objects.filter(entity_kind="vm", entity_id=vm_id).count() >= 4, 60,
-               "the worker stored no samples")
+    wait_until(
+        lambda: Sample.objects.filter(entity_kind="vm", entity_id=vm_id).count() >= 4,
+        60,
+        "the worker stored no samples",
+    )
     out = run(govmomi_perf, sdk, vm_id, max_sample=3, interval=20)
     assert out["summary"] == [["true", "20"]]
     assert [line[0] for line in out["interval"]] == ["300", "1800", "7200", "86400"]
     assert {tuple(line) for line in out["counter"]} >= {
-        ("mem.granted.average", "29", "kiloBytes"), ("mem.usage.average", "24", "percent")
+        ("mem.granted.average", "29", "kiloBytes"),
+        ("mem.usage.average", "24", "percent"),
     }
     assert int(out["available"][0][0]) > len(NAMES)
     times = [datetime.fromisoformat(line[1]) for line in out["sample"]]
     assert [line[0] for line in out["sample"]] == ["20"] * 3
-    body = sdk.api(f"/api/vms/{vm_id}/stats/?" + urllib.parse.urlencode({
-        "counters": ",".join(NAMES), "start": times[0].isoformat(), "end": times[-1].isoformat(),
-    }))
+    body = sdk.api(
+        f"/api/vms/{vm_id}/stats/?"
+        + urllib.parse.urlencode(
+            {
+                "counters": ",".join(NAMES),
+                "start": times[0].isoformat(),
+                "end": times[-1].isoformat(),
+            }
+        )
+    )
     # start is exclusive: the stats API's answer is the last two of the three.
     assert [datetime.fromisoformat(ts) for ts in body["timestamps"]] == times[1:]
     series = {line[0]: line[2].split(",") for line in out["series"]}

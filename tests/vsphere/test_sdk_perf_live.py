@@ -65,8 +65,14 @@ def test_real_time_and_rolled_up_counters_are_what_the_stats_api_shows(sdk):
     times = [sample.timestamp for sample in metric.sampleInfo]
     assert len(times) == 5
     assert all(b - a == timedelta(seconds=20) for a, b in zip(times, times[1:], strict=False))
-    body = stats(sdk, vm_id, REAL_TIME, interval=20,
-                 start=(times[0] - timedelta(seconds=1)).isoformat(), end=times[-1].isoformat())
+    body = stats(
+        sdk,
+        vm_id,
+        REAL_TIME,
+        interval=20,
+        start=(times[0] - timedelta(seconds=1)).isoformat(),
+        end=times[-1].isoformat(),
+    )
     assert [datetime.fromisoformat(ts) for ts in body["timestamps"]] == times
     assert as_series(metric) == {ids[name]: body["series"][name] for name in REAL_TIME}
     assert as_series(metric)[ids["mem.granted.average"]][-1] > 0  # the guest has booted
@@ -81,8 +87,9 @@ def test_real_time_and_rolled_up_counters_are_what_the_stats_api_shows(sdk):
         ids[name]: [int(v + 0.5) for v in body["series"][name]] for name in ROLLED_UP
     }
 
-    (csv,) = query(si, entity, [ids["mem.granted.average"]], intervalId=300, format="csv",
-                   endTime=newest)
+    (csv,) = query(
+        si, entity, [ids["mem.granted.average"]], intervalId=300, format="csv", endTime=newest
+    )
     assert csv.sampleInfoCSV.split(",")[::2] == ["300"] * len(body["timestamps"])
     granted = body["series"]["mem.granted.average"]
     assert csv.value[0].value.split(",") == [str(int(v + 0.5)) for v in granted]
@@ -109,9 +116,11 @@ def test_the_property_collector_reads_the_performance_manager_as_govc_does(sdk):
     collector = vmodl.query.PropertyCollector
     spec = collector.FilterSpec(
         objectSet=[collector.ObjectSpec(obj=si.content.perfManager)],
-        propSet=[collector.PropertySpec(
-            type=vim.PerformanceManager, pathSet=["perfCounter", "historicalInterval"]
-        )],
+        propSet=[
+            collector.PropertySpec(
+                type=vim.PerformanceManager, pathSet=["perfCounter", "historicalInterval"]
+            )
+        ],
     )
     (content,) = si.content.propertyCollector.RetrieveContents([spec])
     values = {prop.name: prop.val for prop in content.propSet}

@@ -89,8 +89,17 @@ def test_real_time_query_without_a_range_is_the_last_hour_the_stats_api_gives(ho
 
 def test_max_sample_one_gives_the_newest_real_time_sample_of_every_counter(host, vm, viewer):
     times = add_samples("vm", vm.pk, host, 10)
-    (metric,) = query(viewer, spec(vim.VirtualMachine(f"vm-{vm.pk}"), GRANTED, GRANTED_NONE, USAGE,
-                                   intervalId=20, maxSample=1))
+    (metric,) = query(
+        viewer,
+        spec(
+            vim.VirtualMachine(f"vm-{vm.pk}"),
+            GRANTED,
+            GRANTED_NONE,
+            USAGE,
+            intervalId=20,
+            maxSample=1,
+        ),
+    )
     assert [s.timestamp for s in metric.sampleInfo] == [times[-1]]
     assert series_of(metric) == {GRANTED: [100_009], GRANTED_NONE: [100_009], USAGE: [13]}
 
@@ -99,8 +108,14 @@ def test_start_is_exclusive_and_end_inclusive_as_in_the_stats_api(host, vm, view
     times = add_samples("vm", vm.pk, host, 30)
     entity = vim.VirtualMachine(f"vm-{vm.pk}")
     (metric,) = query(viewer, spec(entity, GRANTED, startTime=times[5], endTime=times[9]))
-    body = stats_api(viewer, "vm", vm.pk, counters="mem.granted.average",
-                     start=times[5].isoformat(), end=times[9].isoformat())
+    body = stats_api(
+        viewer,
+        "vm",
+        vm.pk,
+        counters="mem.granted.average",
+        start=times[5].isoformat(),
+        end=times[9].isoformat(),
+    )
     assert [s.timestamp for s in metric.sampleInfo] == times[6:10]
     assert series_of(metric)[GRANTED] == body["series"]["mem.granted.average"]
     assert body["series"]["mem.granted.average"] == [100_006 + i for i in range(4)]
@@ -108,16 +123,21 @@ def test_start_is_exclusive_and_end_inclusive_as_in_the_stats_api(host, vm, view
 
 def test_rolled_up_intervals_answer_their_stored_statistics_and_ignore_max_sample(host, vm, viewer):
     def rolled(step):
-        return {"mem.granted.average": 1000.5 + step, "mem.granted.minimum": 900 + step,
-                "mem.granted.maximum": 1100 + step}
+        return {
+            "mem.granted.average": 1000.5 + step,
+            "mem.granted.minimum": 900 + step,
+            "mem.granted.maximum": 1100 + step,
+        }
 
     times = add_samples("vm", vm.pk, host, 10, interval=1800, values=rolled)
     add_samples("vm", vm.pk, host, 5)  # real-time rows stay out of the 30-minute answer
     entity = vim.VirtualMachine(f"vm-{vm.pk}")
-    (metric,) = query(viewer, spec(entity, GRANTED, GRANTED_MAX, GRANTED_NONE, intervalId=1800,
-                                   maxSample=1))
-    body = stats_api(viewer, "vm", vm.pk, interval=1800,
-                     counters="mem.granted.average,mem.granted.maximum")
+    (metric,) = query(
+        viewer, spec(entity, GRANTED, GRANTED_MAX, GRANTED_NONE, intervalId=1800, maxSample=1)
+    )
+    body = stats_api(
+        viewer, "vm", vm.pk, interval=1800, counters="mem.granted.average,mem.granted.maximum"
+    )
     assert [s.timestamp.isoformat() for s in metric.sampleInfo] == body["timestamps"]
     assert [s.timestamp for s in metric.sampleInfo] == times
     assert all(s.interval == 1800 for s in metric.sampleInfo)
@@ -139,8 +159,9 @@ def test_instance_star_answers_the_aggregate_and_counters_without_samples_are_le
 
 
 def test_without_metric_ids_every_kept_counter_of_the_entity_is_answered(host, vm, viewer):
-    add_samples("host", host.pk, host, 2,
-                values=lambda step: {"mem.granted": 7, "mem.sharedcommon": 3})
+    add_samples(
+        "host", host.pk, host, 2, values=lambda step: {"mem.granted": 7, "mem.sharedcommon": 3}
+    )
     (metric,) = query(viewer, spec(vim.HostSystem(f"host-{host.pk}")))
     values = series_of(metric)
     assert values[BY_NAME["mem.sharedcommon.average"].key] == [3, 3]
@@ -174,12 +195,15 @@ def test_an_entity_without_samples_is_left_out_of_the_answer(host, vm, viewer):
     assert query(viewer, spec(vim.VirtualMachine(f"vm-{vm.pk}"), GRANTED)) == []
 
 
-@pytest.mark.parametrize(("fields", "invalid"), [
-    ({"intervalId": 60}, "intervalId"),
-    ({"format": "xml"}, "format"),
-    ({"maxSample": 0}, "maxSample"),
-    ({"metricId": [PM.MetricId(counterId=99999, instance="")]}, "metricId"),
-])
+@pytest.mark.parametrize(
+    ("fields", "invalid"),
+    [
+        ({"intervalId": 60}, "intervalId"),
+        ({"format": "xml"}, "format"),
+        ({"maxSample": 0}, "maxSample"),
+        ({"metricId": [PM.MetricId(counterId=99999, instance="")]}, "metricId"),
+    ],
+)
 def test_bad_query_specs_are_refused_with_invalid_argument(host, vm, viewer, fields, invalid):
     add_samples("vm", vm.pk, host, 3)
     granted = [PM.MetricId(counterId=GRANTED, instance="")]
@@ -194,15 +218,22 @@ def test_bad_query_specs_are_refused_with_invalid_argument(host, vm, viewer, fie
 def test_a_start_after_the_end_is_refused(host, vm, viewer):
     times = add_samples("vm", vm.pk, host, 3)
     with pytest.raises(vmodl.fault.InvalidArgument) as refused:
-        query(viewer, spec(vim.VirtualMachine(f"vm-{vm.pk}"), GRANTED, startTime=times[2],
-                           endTime=times[0]))
+        query(
+            viewer,
+            spec(vim.VirtualMachine(f"vm-{vm.pk}"), GRANTED, startTime=times[2], endTime=times[0]),
+        )
     assert refused.value.invalidProperty == "startTime"
 
 
-@pytest.mark.parametrize("entity", [
-    vim.VirtualMachine("vm-999999"), vim.VirtualMachine("host-1"), vim.Datastore("datastore-1"),
-    vim.VirtualMachine("vm-"),
-])
+@pytest.mark.parametrize(
+    "entity",
+    [
+        vim.VirtualMachine("vm-999999"),
+        vim.VirtualMachine("host-1"),
+        vim.Datastore("datastore-1"),
+        vim.VirtualMachine("vm-"),
+    ],
+)
 def test_unknown_or_mistyped_entities_are_managed_object_not_found(host, vm, viewer, entity):
     with pytest.raises(vmodl.fault.ManagedObjectNotFound):
         query(viewer, spec(entity, GRANTED))
@@ -236,7 +267,8 @@ def test_provider_summary_says_real_time_every_20_seconds(host, vm, viewer):
 def test_query_perf_counter_and_by_level(viewer):
     infos = call("QueryPerfCounter", viewer, counterId=[GRANTED, CPU_READY])
     assert [(i.key, i.groupInfo.key, i.nameInfo.key) for i in infos] == [
-        (GRANTED, "mem", "granted"), (CPU_READY, "cpu", "ready")
+        (GRANTED, "mem", "granted"),
+        (CPU_READY, "cpu", "ready"),
     ]
     with pytest.raises(vmodl.fault.InvalidArgument):
         call("QueryPerfCounter", viewer, counterId=[GRANTED, 99999])

@@ -33,15 +33,18 @@ VM_MEMORY = {
     "vmware_vm_mem_swapped_average": "mem.swapped",
     "vmware_vm_mem_vmmemctl_average": "mem.vmmemctl",
 }
-SAMPLE = re.compile(r'^(?P<name>\w+)\{(?P<labels>[^}]*)\} (?P<value>\S+)$')
+SAMPLE = re.compile(r"^(?P<name>\w+)\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
 
 
 @pytest.fixture
 def exporter(sdk, tmp_path):
     port = free_port()
     env = child_env(
-        VSPHERE_HOST=sdk.lab.host, VSPHERE_USER="admin", VSPHERE_PASSWORD="lab-password-1",
-        VSPHERE_IGNORE_SSL="True", VSPHERE_COLLECT_SNAPSHOTS="True",
+        VSPHERE_HOST=sdk.lab.host,
+        VSPHERE_USER="admin",
+        VSPHERE_PASSWORD="lab-password-1",
+        VSPHERE_IGNORE_SSL="True",
+        VSPHERE_COLLECT_SNAPSHOTS="True",
     )
     argv = [sys.executable, "-c", LAUNCH, str(sdk.lab.https_port), str(port)]
     child = Child("vmware-exporter", argv, env, tmp_path)
@@ -86,8 +89,11 @@ def recent_values(vm_id: int, counter: str) -> set:
 def test_vmware_exporter_scrapes_the_lab_and_finds_the_vm_memory_counters(sdk, exporter):
     url, child = exporter
     vm_id = sdk.ids["web-01"]
-    wait_until(lambda: Sample.objects.filter(entity_kind="vm", entity_id=vm_id).count() >= 3, 60,
-               "the worker stored no samples")
+    wait_until(
+        lambda: Sample.objects.filter(entity_kind="vm", entity_id=vm_id).count() >= 3,
+        60,
+        "the worker stored no samples",
+    )
     metrics = scrape(url, child)
     assert "vmware_vm_power_state" in metrics, child.output()
     assert metrics["vmware_vm_power_state"] == {"web-01": 1.0, "idle-01": 1.0, "too-big": 0.0}

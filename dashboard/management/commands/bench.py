@@ -15,7 +15,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("which", choices=["engine", "live", "advance", "sdk", "sharing"])
-        parser.add_argument("--quick", action="store_true", help="engine: a small host; advance: a simulated hour; sharing: fewer, shorter runs (smoke runs)")
+        parser.add_argument(
+            "--quick",
+            action="store_true",
+            help="engine: a small host; advance: a simulated hour; sharing: fewer, shorter runs (smoke runs)",
+        )
         parser.add_argument(
             "--url", default="http://127.0.0.1:8000", help="live, sdk: the running lab"
         )
@@ -24,7 +28,9 @@ class Command(BaseCommand):
         parser.add_argument("--clients", type=int, default=200)
         parser.add_argument("--seconds", type=int, default=30)
         parser.add_argument(
-            "--pollers", type=int, default=0,
+            "--pollers",
+            type=int,
+            default=0,
             help="live: stats API clients polling as fast as they can beside the websockets",
         )
 
@@ -54,8 +60,11 @@ class Command(BaseCommand):
             if not 0 <= options["pollers"] <= 1000:
                 raise CommandError("--pollers must be 0..1000.")
             result = run_live_benchmark(
-                options["url"], options["username"], options["password"],
-                clients=options["clients"], seconds=options["seconds"],
+                options["url"],
+                options["username"],
+                options["password"],
+                clients=options["clients"],
+                seconds=options["seconds"],
                 pollers=options["pollers"],
             )
         self.stdout.write(json.dumps(result, indent=2))

@@ -146,9 +146,7 @@ def _refusals(sim, running, stopped):
         "reservation above the vm's memory": lambda: sim.set_vm(running, reservation_mb=129),
         "negative reservation": lambda: sim.set_vm(stopped, reservation_mb=-1),
         "reservation not whole": lambda: sim.set_vm(stopped, reservation_mb=1.5),
-        "limit below the reservation": lambda: sim.set_vm(
-            stopped, reservation_mb=64, limit_mb=32
-        ),
+        "limit below the reservation": lambda: sim.set_vm(stopped, reservation_mb=64, limit_mb=32),
         "limit of -2": lambda: sim.set_vm(running, limit_mb=-2),
         "zero shares": lambda: sim.set_vm(running, shares=0),
         "shares as a bool": lambda: sim.set_vm(running, shares=True),

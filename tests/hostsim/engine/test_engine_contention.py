@@ -395,9 +395,10 @@ def test_esxtop_shows_the_memory_state_balloon_swap_and_compression_like_esxi():
         assert key in row
     assert row["mctlsz"] == panel["MEMCTL"]["curr"] and row["swcur"] == panel["SWAP"]["curr"]
     assert row["entitlement"] == pytest.approx(counters["mem.entitlement"] / MB, abs=0.01)
-    assert panel["PMEM"]["total"] == panel["PMEM"]["vmk"] + panel["PMEM"]["other"] + panel[
-        "PMEM"
-    ]["free"]
+    assert (
+        panel["PMEM"]["total"]
+        == panel["PMEM"]["vmk"] + panel["PMEM"]["other"] + panel["PMEM"]["free"]
+    )
 
 
 def test_a_booting_guest_is_swapped_because_its_balloon_driver_is_not_running_yet():

@@ -80,9 +80,7 @@ def _overcommitted(seed: int) -> HostSim:
     """
     sim = make_host(memory_mb=512, seed=seed, Mem_ShareScanTime=10)
     add_vm(sim, "web", memory_mb=256, workload="webserver")
-    db = add_vm(
-        sim, "db", memory_mb=256, guest_os="windows", workload="database", balloon=False
-    )
+    db = add_vm(sim, "db", memory_mb=256, guest_os="windows", workload="database", balloon=False)
     add_vm(sim, "job", memory_mb=192, workload="batch", reservation_mb=64, shares=3000)
     add_vm(sim, "lab", memory_mb=256, workload="toucher", limit_mb=160)
     sim.set_resource_tree(

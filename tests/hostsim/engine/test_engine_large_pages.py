@@ -17,7 +17,11 @@ BOOTED_S = 120
 def _windows_host(hardware_mmu=True, large=1, vms=1, **settings) -> tuple[HostSim, list[int]]:
     """Idle Windows VMs (they zero all of their memory at boot), shared across VMs (salting 0)."""
     sim = make_host(
-        HOST_MB, hardware_mmu=hardware_mmu, seed=3, Mem_ShareForceSalting=0, **{LARGE: large},
+        HOST_MB,
+        hardware_mmu=hardware_mmu,
+        seed=3,
+        Mem_ShareForceSalting=0,
+        **{LARGE: large},
         **settings,
     )
     ids = []

@@ -9,7 +9,17 @@ from engine_testkit import MB, add_vm, boot, make_host
 from hostsim.engine import EngineError, HostSim
 from hostsim.engine import memory_map as memory_map_module
 
-STATES = ("untouched", "guest_free", "private", "shared", "zero", "ballooned", "swapped", "compressed", "large")
+STATES = (
+    "untouched",
+    "guest_free",
+    "private",
+    "shared",
+    "zero",
+    "ballooned",
+    "swapped",
+    "compressed",
+    "large",
+)
 
 
 def _counters(sim: HostSim, vm: int) -> dict:
@@ -251,7 +261,11 @@ def test_the_map_counts_add_up_to_the_vm_counters_exactly():
         counters = _counters(sim, vm)
         totals = mapped["totals"]
         assert mapped["states"] == list(STATES) and len(mapped["cells"]) == 100
-        assert sum(cell["pages"] for cell in mapped["cells"]) == mapped["pages"] == sum(totals.values())
+        assert (
+            sum(cell["pages"] for cell in mapped["cells"])
+            == mapped["pages"]
+            == sum(totals.values())
+        )
         for cell in mapped["cells"]:
             assert sum(cell["counts"].values()) == cell["pages"]
         kb = 4
@@ -328,7 +342,11 @@ def test_the_host_map_accounts_for_every_machine_frame():
     for cell in mapped["cells"]:
         assert sum(cell["counts"].values()) == cell["frames"]
     # The VMs' frames are interleaved in machine memory, not one block each.
-    mixed = [cell for cell in mapped["cells"] if cell["counts"][str(vms[0])] and cell["counts"][str(vms[1])]]
+    mixed = [
+        cell
+        for cell in mapped["cells"]
+        if cell["counts"][str(vms[0])] and cell["counts"][str(vms[1])]
+    ]
     assert len(mixed) > 128
     assert mapped["vms"] == {str(vms[0]): "a", str(vms[1]): "b", str(vms[2]): "c"}
 
@@ -376,7 +394,9 @@ def test_processes_and_page_tables_survive_a_snapshot():
 def test_an_older_snapshot_is_refused_with_a_clear_message():
     from hostsim.engine.snapshot import pack
 
-    with pytest.raises(EngineError, match="version 2 cannot be restored: this engine reads version 4"):
+    with pytest.raises(
+        EngineError, match="version 2 cannot be restored: this engine reads version 4"
+    ):
         HostSim.restore(pack({"version": 2}))
 
 

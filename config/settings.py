@@ -268,7 +268,9 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "vmemlab API",
-    "DESCRIPTION": "Hosts, resource pools, VMs and performance counters, named like the vSphere API.",
+    "DESCRIPTION": (
+        "Hosts, resource pools, VMs and performance counters, named like the vSphere API."
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],

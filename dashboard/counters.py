@@ -517,7 +517,8 @@ def overview_keys(kind: str) -> list[str]:
 
 
 def parse_stat_key(key: str, kind: str) -> tuple[Counter, str]:
-    """`mem.granted.average` -> (the Granted counter, "average"), checked against the entity kind."""
+    """`mem.granted.average` -> (the Granted counter, "average"), checked against the entity
+    kind."""
     name, _, rollup = key.rpartition(".")
     counter = CATALOGUE.get(name)
     if counter is None or rollup not in counter.rollups:

@@ -4,8 +4,8 @@ A host of 512 GiB runs 128 VMs of 4 GiB (Linux and Windows guests, idle / webser
 batch workloads in turn), each booted and warmed up before anything is timed. Figures:
 
   bytes_per_guest_page       engine state (numpy arrays) / guest pages of all VMs
-  tick_seconds               wall time of one step(20), sharing scan included (default TPS settings),
-                             with the scan's part reported separately
+  tick_seconds               wall time of one step(20), sharing scan included (default TPS
+                             settings), with the scan's part reported separately
   full_scan_pages_per_second share_scan_full() throughput
   snapshot_*, restore_seconds
   small_host_tick_seconds    a host with 1/8 of the memory and 1/8 of the VMs, doing the same work
@@ -319,9 +319,11 @@ def run_engine_benchmark(
             "memory_gb": small_memory_gb,
             "vms": small_vms,
             "vcpus": small_vcpus,
-            "note": f"same work per tick: {SMALL_FACTOR}x the vCPUs per VM; large host scanned with "
-            f"Mem.ShareScanTime {large_scan_time} vs {DEFAULT_SCAN_TIME_MIN} so both scan the same pages; "
-            f"{RATIO_TICKS} ticks of each, alternating",
+            "note": (
+                f"same work per tick: {SMALL_FACTOR}x the vCPUs per VM; large host scanned with "
+                f"Mem.ShareScanTime {large_scan_time} vs {DEFAULT_SCAN_TIME_MIN} so both scan "
+                f"the same pages; {RATIO_TICKS} ticks of each, alternating"
+            ),
         },
         "host_counters_after_ticks": counters_after_ticks,
         "overcommitted": overcommitted,

@@ -187,6 +187,9 @@ class VirtualMachine(ResourceAllocation):
         max_length=12, choices=PowerState.choices, default=PowerState.POWERED_OFF, editable=False
     )
     config_version = models.PositiveIntegerField(default=1, editable=False)
+    # Each power-on counts, so the simulation sees a VM powered off and on again between two of
+    # its ticks as the fresh boot it is (both states alone would look like nothing happened).
+    power_on_count = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["host__name", "name"]
@@ -376,7 +379,10 @@ class AdvanceJob(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"fast-forward of {self.host} ({self.state}, {self.ticks_done}/{self.ticks_total} ticks)"
+        return (
+            f"fast-forward of {self.host} "
+            f"({self.state}, {self.ticks_done}/{self.ticks_total} ticks)"
+        )
 
     @property
     def active(self) -> bool:

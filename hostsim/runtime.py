@@ -84,6 +84,7 @@ class HostActor:
     clock: datetime  # simulated time of the last stored sample
     vm_map: dict[int, int] = field(default_factory=dict)  # database VM id -> engine VM id
     vm_versions: dict[int, int] = field(default_factory=dict)
+    vm_boots: dict[int, int] = field(default_factory=dict)  # database VM id -> power_on_count seen
     host_version: int = 0
     ticks_since_checkpoint: int = 0
     unscanned_seconds: float = 0.0
@@ -180,6 +181,7 @@ def _restore_actor(host: Host) -> HostActor:
         clock=max(checkpoint.clock, _last_stored(host.pk) or checkpoint.clock),
         vm_map={int(k): v["engine_id"] for k, v in checkpoint.vm_map.items()},
         vm_versions={int(k): v["version"] for k, v in checkpoint.vm_map.items()},
+        vm_boots={int(k): v["boots"] for k, v in checkpoint.vm_map.items() if "boots" in v},
         host_version=checkpoint.host_version,
     )
     # Guest operations applied after the snapshot was taken are replayed, so none is lost.
@@ -217,7 +219,8 @@ def _sync_config(actor: HostActor, host: Host) -> None:
         if _hardware(host) != _hardware(actor.sim):
             # New memory, CPU, MMU support or seed is a different machine: build it afresh (its
             # VMs boot again), the clock going on. pools.services only allows it with VMs off.
-            actor.sim, actor.vm_map, actor.vm_versions = _new_actor(host, actor.clock).sim, {}, {}
+            actor.sim = _new_actor(host, actor.clock).sim
+            actor.vm_map, actor.vm_versions, actor.vm_boots = {}, {}, {}
         actor.sim.set_settings(**host.settings)
         actor.host_version = host.config_version
     held = set(actor.vm_map)
@@ -226,6 +229,7 @@ def _sync_config(actor: HostActor, host: Host) -> None:
     for vm_id in set(actor.vm_map) - set(vms):
         engine_id = actor.vm_map.pop(vm_id)
         actor.vm_versions.pop(vm_id, None)
+        actor.vm_boots.pop(vm_id, None)
         if sim.is_powered_on(engine_id):  # deleted before a tick saw it powered off
             sim.power_off(engine_id)
         sim.remove_vm(engine_id)
@@ -265,6 +269,11 @@ def _sync_vm(actor: HostActor, vm: VirtualMachine) -> None:
             if "memory_mb" in changes and powered:
                 sim.power_on(engine_id)
     actor.vm_versions[vm.pk] = vm.config_version
+    seen_boots = actor.vm_boots.get(vm.pk)
+    actor.vm_boots[vm.pk] = vm.power_on_count
+    cycled = seen_boots is not None and seen_boots != vm.power_on_count
+    if cycled and vm.powered_on and sim.is_powered_on(engine_id):
+        sim.power_off(engine_id)  # powered off and on again since the last tick: it boots afresh
     if vm.powered_on and not sim.is_powered_on(engine_id):
         sim.power_on(engine_id)
     elif not vm.powered_on and sim.is_powered_on(engine_id):
@@ -382,7 +391,11 @@ def checkpoint(actor: HostActor) -> None:
                 "clock": actor.clock,
                 "engine_state": b"" if on_postgresql else state,
                 "vm_map": {
-                    str(vm_id): {"engine_id": engine_id, "version": actor.vm_versions.get(vm_id, 0)}
+                    str(vm_id): {
+                        "engine_id": engine_id,
+                        "version": actor.vm_versions.get(vm_id, 0),
+                        **({"boots": actor.vm_boots[vm_id]} if vm_id in actor.vm_boots else {}),
+                    }
                     for vm_id, engine_id in actor.vm_map.items()
                 },
                 "host_version": actor.host_version,

@@ -341,7 +341,10 @@ def check_update_host(tree: TreeSnapshot, host: Host, **changes) -> Host:
             f'Power off the VMs on "{host.name}" before changing {", ".join(rebuilt)} '
             f"(as entering maintenance mode would); still powered on: {names}.",
             {
-                name: f"Can only change while every VM on the host is powered off (still on: {names})."
+                name: (
+                    "Can only change while every VM on the host is powered off "
+                    f"(still on: {names})."
+                )
                 for name in rebuilt
             },
         )
@@ -355,7 +358,8 @@ def check_update_host(tree: TreeSnapshot, host: Host, **changes) -> Host:
         hardware_vms = VirtualMachine.objects.filter(host=host, mmu_mode="hardware")
         if hardware_vms.exists():
             raise InvalidOperation(
-                "VMs on this host ask for hardware MMU virtualization; set them to automatic or software first.",
+                "VMs on this host ask for hardware MMU virtualization; set them to automatic or "
+                "software first.",
                 {
                     "hardware_mmu": "Still used by: "
                     + ", ".join(hardware_vms.values_list("name", flat=True)[:5])
@@ -394,7 +398,8 @@ def _refuse_duplicate_names(
     tree: TreeSnapshot, parent_id, arriving: list[PoolNode], leaving=None
 ) -> None:
     """Sibling pools need distinct names (vSphere's DuplicateName), also when pools arrive by a move
-    or when a deleted pool hands its children up; `leaving` is a pool that goes, freeing its name."""
+    or when a deleted pool hands its children up; `leaving` is a pool that goes, freeing its
+    name."""
     gone = {pool.id for pool in arriving} | {leaving}
     taken = {pool.name for pool in tree.child_pools(parent_id) if pool.id not in gone}
     clashes = []
@@ -526,7 +531,8 @@ def check_move(tree: TreeSnapshot, target: ResourcePool, vms=(), pools=()) -> No
     foreign = [obj.name for obj in [*vms, *pools] if obj.host_id != target.host_id]
     if foreign:
         raise InvalidOperation(
-            f'Cannot move {", ".join(foreign)} into "{target.name}": moving across hosts is not supported.',
+            f'Cannot move {", ".join(foreign)} into "{target.name}": '
+            "moving across hosts is not supported.",
             {"vms" if vms else "pools": "Everything moved must be on the target's host."},
         )
     # Where each one is now is in `tree`; gone is gone (a VM or pool deleted meanwhile).
@@ -811,7 +817,11 @@ def _set_power(vm: VirtualMachine, state: str) -> VirtualMachine:
         check_power_on(tree, vm)
     vm.power_state = state
     vm.config_version = F("config_version") + 1
-    vm.save(update_fields=["power_state", "config_version"])
+    fields = ["power_state", "config_version"]
+    if state == PowerState.POWERED_ON:
+        vm.power_on_count = F("power_on_count") + 1
+        fields.append("power_on_count")
+    vm.save(update_fields=fields)
     vm.refresh_from_db()
     _announce(vm.host_id)
     return vm

@@ -1,7 +1,8 @@
 """The inventory as vCenter shows it, and the properties clients read, from the lab's rows.
 
     group-d1 (Datacenters) > datacenter-1 > group-h2 (host) > domain-sN (ComputeResource)
-                                                                > host-N, resgroup-R ("Resources") > pools
+                                                                > host-N
+                                                                > resgroup-R ("Resources") > pools
                                           > group-v3 (vm) > vm-N
                                           > group-s4 (datastore) > datastore-N (one per host)
                                           > group-n5 (network) > network-7

@@ -24,7 +24,10 @@ def parse_id(mo, prefix: str) -> int:
 
 def not_found(mo) -> vmodl.fault.ManagedObjectNotFound:
     return vmodl.fault.ManagedObjectNotFound(
-        msg=f"The object '{type_name(mo)}:{mo._moId}' has already been deleted or has not been completely created",
+        msg=(
+            f"The object '{type_name(mo)}:{mo._moId}' has already been deleted or has not been "
+            "completely created"
+        ),
         obj=mo,
     )
 

@@ -152,7 +152,10 @@ def login(call: registry.Call):
     refusal = current_refusal(username, who.address)
     if refusal is not None:
         raise vim.fault.InvalidLogin(
-            msg=f"Cannot complete login due to an incorrect user name or password. {refusal.sentence()}"
+            msg=(
+                "Cannot complete login due to an incorrect user name or password. "
+                f"{refusal.sentence()}"
+            )
         )
     user = authenticate(username=username, password=password) if username and password else None
     if user is None:

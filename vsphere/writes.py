@@ -300,7 +300,10 @@ def _power(call: registry.Call, state: str, method: str, description_id: str):
     def act():
         if vm.power_state == state:  # vSphere refuses what the service would take as a no-op
             raise vim.fault.InvalidPowerState(
-                msg=f"The attempted operation cannot be performed in the current state ({vm.power_state}).",
+                msg=(
+                    "The attempted operation cannot be performed in the current state "
+                    f"({vm.power_state})."
+                ),
                 requestedState=state,
                 existingState=vm.power_state,
             )
@@ -345,7 +348,8 @@ def vm_changes(spec) -> dict:
         else:
             raise soap.invalid_argument(
                 "spec.extraConfig",
-                f"The lab's VMs take only {PSHARE_ENABLE} and {PSHARE_SALT} in extraConfig, not {option.key!r}.",
+                f"The lab's VMs take only {PSHARE_ENABLE} and {PSHARE_SALT} in extraConfig, "
+                f"not {option.key!r}.",
             )
     return changes
 

@@ -157,7 +157,8 @@ def vm_memory(vm: VirtualMachine) -> dict:
     }
 
 
-# What each free memory state adds, as the host enters it (DESIGN.md 4b, hostsim.engine.free_memory).
+# What each free memory state adds, as the host enters it (DESIGN.md 4b,
+# hostsim.engine.free_memory).
 STATE_ACTIONS = {
     "high": "Large pages are broken below 4x minFree; page sharing works at its normal pace.",
     "clear": (

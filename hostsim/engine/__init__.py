@@ -5,11 +5,14 @@ Pure numpy and the standard library: no Django, no I/O, simulated time, seeded r
     host.py               HostSim and VMConfig: the public interface
     machine.py            machine frames: content id, reference count, free frames
     vmm.py                one running VM: its pmap, the write path, reclaiming and restoring pages
-    guest.py              the guest OS: page lists, boot, workloads as processes, the toucher, the balloon driver
-    processes.py          guest processes: virtual memory areas, the guest page table (virtual -> guest physical)
+    guest.py              the guest OS: page lists, boot, workloads as processes, the toucher,
+                          the balloon driver
+    processes.py          guest processes: virtual memory areas, the guest page table
+                          (virtual -> guest physical)
     presets.py            guest OS and workload presets
     content.py            page contents as 64-bit ids: zero page, OS/application images, unique data
-    sharing.py            transparent page sharing: sharing domains, scanning, shared-frame accounting
+    sharing.py            transparent page sharing: sharing domains, scanning, shared-frame
+                          accounting
     share_table.py        the share table (shared frames and hints, keyed by content)
     advanced_settings.py  Mem.* advanced settings, scan rates, salting
     free_memory.py        minFree and the free memory states (high, clear, soft, hard, low)
@@ -18,7 +21,8 @@ Pure numpy and the standard library: no Django, no I/O, simulated time, seeded r
     reclaim.py            swap and compression slots, compressibility, what reclamation costs
     active.py             active memory by sampling (Waldspurger 2002, 5.3)
     mmu.py                shadow page tables, the TLB, the nested walk: the lab's MMU counters
-    memory_map.py         the memory maps (guest physical, machine) and pages traced through the layers
+    memory_map.py         the memory maps (guest physical, machine) and pages traced through the
+                          layers
     overhead.py           per-VM overhead memory and the VMkernel's own use
     counters.py           vSphere counters, esxtop's memory screen
     snapshot.py           the snapshot format (no pickle)

@@ -45,7 +45,10 @@ TPS_SETTINGS: dict[str, AdvancedSetting] = {
             2,
             0,
             2,
-            "0: share across VMs; 1: by salt, unsalted VMs together; 2: by salt, else only inside a VM.",
+            (
+                "0: share across VMs; 1: by salt, unsalted VMs together; 2: by salt, else only "
+                "inside a VM."
+            ),
         ),
     )
 }
@@ -93,7 +96,10 @@ CONTENTION_SETTINGS: dict[str, AdvancedSetting] = {
             1,
             0,
             1,
-            "1: guest memory of hardware-MMU VMs is backed by 2 MB large pages where there is room.",
+            (
+                "1: guest memory of hardware-MMU VMs is backed by 2 MB large pages where there is "
+                "room."
+            ),
         ),
     )
 }

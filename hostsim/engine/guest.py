@@ -1,4 +1,5 @@
-"""The guest inside one powered-on VM: its OS's page lists, its boot, its workload, the lab's toucher.
+"""The guest inside one powered-on VM: its OS's page lists, its boot, its workload, the lab's
+toucher.
 
 The guest OS keeps guest physical pages on an allocated list (here split by owner: kernel, page
 cache, the application image, the workload's processes, the lab's toucher process) and a free
@@ -397,7 +398,8 @@ class GuestOS:
     # ------------------------------------------------------------------ page lists
 
     def _take_free(self, n: int, reclaim_cache: bool) -> np.ndarray:
-        """Up to `n` pages off the free list; when it runs dry the oldest page-cache pages are evicted."""
+        """Up to `n` pages off the free list; when it runs dry the oldest page-cache pages are
+        evicted."""
         parts = [self.lists[FREE].pop_newest(n)]
         missing = n - parts[0].size
         if missing:
@@ -447,7 +449,8 @@ class GuestOS:
         return pages.size
 
     def _unmap(self, process: Process, vma: VMA, keep: int = 0) -> int:
-        """munmap from page `keep` of the area on; returns the pages it held (present or paged out)."""
+        """munmap from page `keep` of the area on; returns the pages it held (present or paged
+        out)."""
         region = vma.region
         pages, paged_out = self.spaces.unmap(process, vma, keep)
         self._give_back(region, pages, paged_out)

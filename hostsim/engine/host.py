@@ -1,4 +1,5 @@
-"""HostSim: one ESXi host's memory, simulated page by page. The engine's public interface (DESIGN.md 7).
+"""HostSim: one ESXi host's memory, simulated page by page. The engine's public interface
+(DESIGN.md 7).
 
 Time is simulated: `step(seconds)` advances every running guest, lets the memory scheduler divide
 and reclaim memory (`memsched`) and, unless told not to, runs the page-sharing scan for that time.
@@ -166,7 +167,8 @@ class HostSim:
     ):
         if not _is_int(memory_mb) or not MIN_HOST_MB <= memory_mb <= MAX_HOST_MB:
             raise EngineError(
-                f"memory_mb must be a whole number from {MIN_HOST_MB} to {MAX_HOST_MB}; got {memory_mb!r}."
+                f"memory_mb must be a whole number from {MIN_HOST_MB} to {MAX_HOST_MB}; "
+                f"got {memory_mb!r}."
             )
         if not _is_int(cpu_mhz) or cpu_mhz < 1:
             raise EngineError(f"cpu_mhz must be a positive whole number; got {cpu_mhz!r}.")
@@ -339,7 +341,8 @@ class HostSim:
     def _check_config(self, config: VMConfig) -> None:
         if config.mmu == mmu.HARDWARE and not self.hardware_mmu:
             raise EngineError(
-                "This host's CPU has no hardware MMU virtualization (EPT/RVI); use software or automatic."
+                "This host's CPU has no hardware MMU virtualization (EPT/RVI); use software or "
+                "automatic."
             )
         if config.memory_mb > self.memory_mb:
             raise EngineError(
@@ -439,7 +442,8 @@ class HostSim:
         self._sched.update_state()
 
     def power_off(self, vm: int) -> None:
-        """Release every frame of the VM (and its references to shared frames); Granted drops to 0."""
+        """Release every frame of the VM (and its references to shared frames); Granted drops to
+        0."""
         record = self._record(vm)
         running = record.vm
         if running is None:
@@ -493,12 +497,14 @@ class HostSim:
         return got
 
     def guest_free(self, vm: int, mb: float) -> float:
-        """The process frees `mb` (at most what it holds) to the guest's free list; frames stay mapped."""
+        """The process frees `mb` (at most what it holds) to the guest's free list; frames stay
+        mapped."""
         pages = mb_to_pages(_amount(mb, "mb"))
         return self._guest(vm).guest.toucher_free(pages) / PAGES_PER_MB
 
     def guest_write(self, vm: int, fraction: float) -> float:
-        """The process rewrites `fraction` (0..1) of what it holds with new data; returns the MB written."""
+        """The process rewrites `fraction` (0..1) of what it holds with new data; returns the MB
+        written."""
         fraction = _amount(fraction, "fraction")
         if fraction > 1:
             raise EngineError(f"fraction must be between 0 and 1; got {fraction}.")
@@ -543,7 +549,8 @@ class HostSim:
                     vm.end_interval(reached)
 
     def share_scan(self, seconds: float) -> None:
-        """Run the sharing scan for the page budget the TPS settings allow in `seconds` (the clock stays)."""
+        """Run the sharing scan for the page budget the TPS settings allow in `seconds` (the clock
+        stays)."""
         self._scan(_amount(seconds, "seconds"))
         self._sched.update_state()
 
@@ -759,7 +766,8 @@ class HostSim:
         return 0.0 if running is None else running.entitlement / PAGES_PER_MB
 
     def memory_footprint(self) -> dict[str, int]:
-        """Bytes of engine state (numpy arrays), by part; for the benchmark's bytes-per-guest-page figure."""
+        """Bytes of engine state (numpy arrays), by part; for the benchmark's bytes-per-guest-page
+        figure."""
         machine = self._machine.nbytes
         vms = sum(vm.nbytes for vm in self._running())
         sharing = sum(domain.nbytes for domain in self._domains.values())
@@ -771,7 +779,8 @@ class HostSim:
         }
 
     def audit(self) -> None:
-        """Recompute everything from the page tables and compare (O(memory): tests and diagnostics only).
+        """Recompute everything from the page tables and compare (O(memory): tests and diagnostics
+        only).
 
         Raises EngineInvariantError describing the first inconsistency found.
         """

@@ -136,7 +136,8 @@ class MachineMemory:
 
 
 def coprime_stride(n: int, rng: np.random.Generator) -> int:
-    """A random stride in the middle of [1, n) that is coprime with n (so k -> stride*k mod n is a bijection)."""
+    """A random stride in the middle of [1, n) that is coprime with n (so k -> stride*k mod n is a
+    bijection)."""
     if n <= 2:
         return 1
     stride = int(rng.integers(n // 4, 3 * n // 4)) | 1

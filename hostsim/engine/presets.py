@@ -368,7 +368,9 @@ SPEC = WorkloadPreset(
 TOUCHER = WorkloadPreset(
     name="toucher",
     label="Toucher (does only what you ask)",
-    description="Does only what guest_allocate / guest_free / guest_write ask (the paper's toucher).",
+    description=(
+        "Does only what guest_allocate / guest_free / guest_write ask (the paper's toucher)."
+    ),
     application_image_mb=0,
     inputs_mb=0,
     files_mb=64,

@@ -15,8 +15,8 @@ arise. The paper's "16-bit count with an overflow table" is a plain int32 count 
 Large pages (VMware KB 1021095; `vmm`) are never shared, but the scanner still hashes their
 sub-pages: one whose content the table lacks goes in as a hint; one whose content is there stays
 as it is, and so does a small page whose content only a large page's hint holds. Once the large
-page is broken its pages share like any other: those that matched at once (`vmm.break_random_large`),
-the hints when a page with their content is scanned next.
+page is broken its pages share like any other: those that matched at once
+(`vmm.break_random_large`), the hints when a page with their content is scanned next.
 
 Salting (VMware KB 2097593; `advanced_settings.sharing_domain_key`) splits the host into *sharing
 domains*, one share table each: pages share only with pages of the same domain.
@@ -154,9 +154,10 @@ class SharingDomain:
     def share(
         self, vm, pages: np.ndarray, entries: np.ndarray | None = None
     ) -> tuple[np.ndarray, int]:
-        """The work of `scan`, but the frames it frees and the count of frames that became shared are
-        returned for the caller to hand to the host. Apart from that, a VM's own domain touches only
-        its VM, its table and its frames, so several such domains can be scanned at the same time.
+        """The work of `scan`, but the frames it frees and the count of frames that became shared
+        are returned for the caller to hand to the host. Apart from that, a VM's own domain touches
+        only its VM, its table and its frames, so several such domains can be scanned at the same
+        time.
         """
         machine = self.machine
         if entries is None:
@@ -257,13 +258,15 @@ class SharingDomain:
         return pages.compress(shared), frames.compress(shared)
 
     def unshare_cost(self, vm) -> int:
-        """Frames that private copies of all of `vm`'s shared pages take, net of the frames freed."""
+        """Frames that private copies of all of `vm`'s shared pages take, net of the frames
+        freed."""
         pages, frames = self._shared_pages_of(vm)
         distinct_frames, counts = group_counts(frames)
         return pages.size - int(np.count_nonzero(self.machine.refcount[distinct_frames] == counts))
 
     def unshare_vm(self, vm) -> None:
-        """Give every shared page of `vm` a private copy and drop its hints (page sharing turned off).
+        """Give every shared page of `vm` a private copy and drop its hints (page sharing turned
+        off).
 
         The caller checked `unshare_cost` against the free frames.
         """
@@ -296,7 +299,8 @@ class SharingDomain:
         return rows
 
     def _change_refs(self, vm, frames: np.ndarray, delta: np.ndarray) -> None:
-        """`vm`'s references to the distinct `frames` change by `delta`; re-divide each frame's charge."""
+        """`vm`'s references to the distinct `frames` change by `delta`; re-divide each frame's
+        charge."""
         slots = self.table.locate(frames)
         step = max(1, _ROWS_PER_CHUNK // self._rows.width)
         for start in range(0, frames.size, step):
@@ -368,7 +372,8 @@ class SharingDomain:
 
 
 class ScanCursor:
-    """Where the scanner is in a VM: each pass visits every guest page once, in a fresh random order.
+    """Where the scanner is in a VM: each pass visits every guest page once, in a fresh random
+    order.
 
     The order is the affine permutation page(i) = (stride * i + offset) mod pages, redrawn per pass,
     so no per-page state is needed.

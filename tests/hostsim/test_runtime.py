@@ -81,6 +81,22 @@ def test_guest_allocation_grows_granted_and_freeing_does_not_shrink_it(host):
     }
 
 
+def test_a_vm_powered_off_and_on_between_two_ticks_boots_afresh(host):
+    vm = _vm(host, workload="toucher")
+    guest_operations.request_guest_operation(vm, "allocate", 256)
+    runtime.tick(host.pk)
+    runtime.tick(host.pk)
+    granted = _series(EntityKind.VM, vm.pk, "mem.granted")[-1]
+    assert granted >= 256 * 1024
+    services.power_off(vm)
+    services.power_on(vm)  # no tick in between: both states alone look like nothing happened
+    runtime.tick(host.pk)
+    assert _series(EntityKind.VM, vm.pk, "mem.granted")[-1] < granted - 128 * 1024
+    rebooted = _series(EntityKind.VM, vm.pk, "lab.guest.used")[-1]
+    runtime.tick(host.pk)  # seen once: the next tick goes on from the fresh boot
+    assert _series(EntityKind.VM, vm.pk, "lab.guest.used")[-1] >= rebooted
+
+
 def test_powering_off_stops_the_vms_samples_and_releases_its_memory(host):
     vm = _vm(host, workload="toucher")
     guest_operations.request_guest_operation(vm, "allocate", 128)

@@ -100,7 +100,8 @@ class Lab:
         return VirtualMachine.objects.get(host=self.host, name=name)
 
     def usage(self, pool: str | None = None, resource: str = "memory") -> dict[str, int]:
-        """The pool's runtime (ResourcePoolResourceUsage) for one resource, as services.runtime reads it."""
+        """The pool's runtime (ResourcePoolResourceUsage) for one resource, as services.runtime
+        reads it."""
         return services.runtime(self.host.pk)[self._parent(pool).pk][resource]
 
     def unreserved(self, pool: str | None = None, resource: str = "memory") -> int:
@@ -109,7 +110,8 @@ class Lab:
 
 @pytest.fixture(autouse=True)
 def fast_passwords(settings):
-    """Users are made and HTTP Basic checks passwords per request: a slow hash only costs time here."""
+    """Users are made and HTTP Basic checks passwords per request: a slow hash only costs time
+    here."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 

@@ -242,7 +242,7 @@ def test_sibling_pools_cannot_share_a_name(lab):
     assert database_state() == before
 
 
-# --------------------------------------------------------------------------- expandable reservations
+# -------------------------------------------------------------------------- expandable reservations
 
 
 def guide_lab(*, vm_m2: bool) -> Lab:

@@ -82,7 +82,7 @@ def test_an_unreachable_redis_url_is_one_sentence():
     assert "Traceback" not in result.stdout + result.stderr
 
 
-# --- running `./lab up` ----------------------------------------------------------------------------
+# --- running `./lab up` ---------------------------------------------------------------------------
 
 
 def _free_port() -> int:

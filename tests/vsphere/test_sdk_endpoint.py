@@ -359,8 +359,10 @@ def test_every_method_answers_garbage_arguments_with_a_fault(sdk, inventory, gar
             b"<%s>%s</%s>" % (p.name.encode(), garbage, p.name.encode()) for p in info.params
         )
         body = (
-            b'<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
-            b'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><%s xmlns="urn:vim25">'
+            b'<?xml version="1.0"?>'
+            b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+            b'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+            b'<soapenv:Body><%s xmlns="urn:vim25">'
             b'<_this type="%s">%s</_this>%s</%s></soapenv:Body></soapenv:Envelope>'
         ) % (
             method.encode(),

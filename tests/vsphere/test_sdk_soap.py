@@ -141,8 +141,8 @@ def test_a_fault_reaches_the_client_with_its_numbers():
         vim.fault.InsufficientMemoryResourcesFault(msg="no room", unreserved=512, requested=1024)
     )
     assert (
-        b'<InsufficientMemoryResourcesFaultFault xmlns="urn:vim25" xsi:type="InsufficientMemoryResourcesFault">'
-        in body
+        b'<InsufficientMemoryResourcesFaultFault xmlns="urn:vim25" '
+        b'xsi:type="InsufficientMemoryResourcesFault">' in body
     )
     fault = client_reads(body, object)
     assert isinstance(fault, vim.fault.InsufficientMemoryResourcesFault)
@@ -155,8 +155,10 @@ def test_a_fault_message_is_escaped():
 
 
 ENVELOPE = (
-    b'<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
-    b'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>%s</soapenv:Body></soapenv:Envelope>'
+    b'<?xml version="1.0"?>'
+    b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+    b'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+    b"<soapenv:Body>%s</soapenv:Body></soapenv:Envelope>"
 )
 
 
@@ -174,13 +176,19 @@ ENVELOPE = (
         (ENVELOPE % b"", vmodl.fault.InvalidRequest, "no method call"),
         (
             ENVELOPE
-            % b'<Nope xmlns="urn:vim25"><_this type="ServiceInstance">ServiceInstance</_this></Nope>',
+            % (
+                b'<Nope xmlns="urn:vim25">'
+                b'<_this type="ServiceInstance">ServiceInstance</_this></Nope>'
+            ),
             vmodl.fault.MethodNotFound,
             "no method Nope",
         ),
         (
             ENVELOPE
-            % b'<CurrentTime xmlns="urn:other"><_this type="ServiceInstance">ServiceInstance</_this></CurrentTime>',
+            % (
+                b'<CurrentTime xmlns="urn:other">'
+                b'<_this type="ServiceInstance">ServiceInstance</_this></CurrentTime>'
+            ),
             vmodl.fault.InvalidRequest,
             "unknown namespace",
         ),
@@ -197,7 +205,10 @@ ENVELOPE = (
         ),
         (
             ENVELOPE
-            % b'<Login xmlns="urn:vim25"><_this type="SessionManager">SessionManager</_this></Login>',
+            % (
+                b'<Login xmlns="urn:vim25">'
+                b'<_this type="SessionManager">SessionManager</_this></Login>'
+            ),
             vmodl.fault.InvalidArgument,
             "userName",
         ),
@@ -213,7 +224,8 @@ ENVELOPE = (
         (
             ENVELOPE
             % (
-                b'<RetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">propertyCollector</_this>'
+                b'<RetrievePropertiesEx xmlns="urn:vim25">'
+                b'<_this type="PropertyCollector">propertyCollector</_this>'
                 b"<specSet></specSet><options><maxObjects>many</maxObjects></options></RetrievePropertiesEx>"
             ),
             vmodl.fault.InvalidRequest,
@@ -222,7 +234,8 @@ ENVELOPE = (
         (
             ENVELOPE
             % (
-                b'<WaitForUpdatesEx xmlns="urn:vim25"><_this type="PropertyCollector">propertyCollector</_this>'
+                b'<WaitForUpdatesEx xmlns="urn:vim25">'
+                b'<_this type="PropertyCollector">propertyCollector</_this>'
                 b"<options><maxWaitSeconds>yes</maxWaitSeconds></options></WaitForUpdatesEx>"
             ),
             vmodl.fault.InvalidRequest,

@@ -18,7 +18,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--quick",
             action="store_true",
-            help="engine: a small host; advance: a simulated hour; sharing: fewer, shorter runs (smoke runs)",
+            help=(
+                "engine: a small host; advance: a simulated hour; sharing: fewer, shorter runs "
+                "(smoke runs)"
+            ),
         )
         parser.add_argument(
             "--url", default="http://127.0.0.1:8000", help="live, sdk: the running lab"

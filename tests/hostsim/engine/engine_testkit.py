@@ -1,4 +1,5 @@
-"""Helpers for the engine tests: small seeded hosts, and the counter invariants every tick must hold."""
+"""Helpers for the engine tests: small seeded hosts, and the counter invariants every tick must
+hold."""
 
 from hostsim.engine import HostSim, VMConfig
 

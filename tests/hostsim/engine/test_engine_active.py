@@ -1,4 +1,5 @@
-"""Active memory: estimated from sampled pages with fast and slow moving averages (Waldspurger 2002, 5.3)."""
+"""Active memory: estimated from sampled pages with fast and slow moving averages (Waldspurger
+2002, 5.3)."""
 
 from engine_testkit import MB, add_vm, make_host
 

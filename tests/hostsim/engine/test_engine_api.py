@@ -1,4 +1,5 @@
-"""The engine's interface: inventory, settings, and invalid requests that are refused and change nothing."""
+"""The engine's interface: inventory, settings, and invalid requests that are refused and change
+nothing."""
 
 import pytest
 from engine_testkit import MB, add_vm, boot, make_host

@@ -1,4 +1,5 @@
-"""The engine stays pure: importing it pulls in no web framework, and the benchmark runs without one."""
+"""The engine stays pure: importing it pulls in no web framework, and the benchmark runs without
+one."""
 
 import json
 import subprocess

@@ -80,7 +80,8 @@ def test_the_invariants_hold_after_every_operation(salting, seed, session):
         try:
             _apply(sim, ids, operation)
         except EngineError:
-            # A refusal (the guest of a powered-off VM, no room for private copies ...) changes nothing.
+            # A refusal (the guest of a powered-off VM, no room for private copies ...) changes
+            # nothing.
             assert sim.snapshot() == state
         assert_counter_invariants(sim)
         sim.audit()

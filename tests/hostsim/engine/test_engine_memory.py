@@ -1,4 +1,5 @@
-"""Granted, consumed and the guest's own view: first touch, freeing, boot, power cycles, a full host."""
+"""Granted, consumed and the guest's own view: first touch, freeing, boot, power cycles, a full
+host."""
 
 import pytest
 from engine_testkit import MB, add_vm, assert_counter_invariants, boot, make_host

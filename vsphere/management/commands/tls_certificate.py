@@ -5,7 +5,10 @@ from vsphere.certificate import ensure_certificate
 
 
 class Command(BaseCommand):
-    help = "Make the HTTPS port's self-signed certificate under VAR_DIR (once) and print its and its key's path."
+    help = (
+        "Make the HTTPS port's self-signed certificate under VAR_DIR (once) and print its and its "
+        "key's path."
+    )
 
     def handle(self, *args, **options):
         cert, key = ensure_certificate(settings.VAR_DIR)

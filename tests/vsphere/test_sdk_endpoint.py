@@ -39,6 +39,17 @@ class Client:
         assert response["Content-Type"].startswith("text/xml")
         return SoapAdapter.SoapResponseDeserializer(STUB).Deserialize(response.content, info.result)
 
+    def read(self, obj, path: str):
+        """One property of one object through the PropertyCollector (or the fault)."""
+        spec = PC.FilterSpec(
+            objectSet=[PC.ObjectSpec(obj=obj)],
+            propSet=[PC.PropertySpec(type=type(obj), pathSet=[path])],
+        )
+        result = self.call(
+            PC("propertyCollector"), "RetrievePropertiesEx", [spec], PC.RetrieveOptions()
+        )
+        return result if isinstance(result, vmodl.MethodFault) else result.objects[0].propSet[0].val
+
     def login(self, user: str, password: str = PASSWORD):
         return self.call(vim.SessionManager("SessionManager"), "Login", user, password, None)
 
@@ -305,12 +316,7 @@ def test_a_user_without_view_permission_sees_an_empty_inventory(sdk, inventory):
         [vim.VirtualMachine],
         True,
     )
-    spec = PC.FilterSpec(
-        objectSet=[PC.ObjectSpec(obj=view)],
-        propSet=[PC.PropertySpec(type=vim.view.ContainerView, pathSet=["view"])],
-    )
-    result = sdk.call(PC("propertyCollector"), "RetrievePropertiesEx", [spec], PC.RetrieveOptions())
-    assert list(result.objects[0].propSet[0].val) == []
+    assert list(sdk.read(view, "view")) == []
     host, root, vm = inventory
     fault = sdk.call(
         PC("propertyCollector"),
@@ -394,16 +400,7 @@ def test_a_power_on_refused_for_cpu_ends_in_insufficient_cpu_resources(sdk, inve
     )
     sdk.login("admin")
     task = sdk.call(vim.VirtualMachine(f"vm-{hungry.pk}"), "PowerOn", None)
-    spec = PC.FilterSpec(
-        objectSet=[PC.ObjectSpec(obj=task)],
-        propSet=[PC.PropertySpec(type=vim.Task, pathSet=["info"])],
-    )
-    info = (
-        sdk.call(PC("propertyCollector"), "RetrievePropertiesEx", [spec], PC.RetrieveOptions())
-        .objects[0]
-        .propSet[0]
-        .val
-    )
+    info = sdk.read(task, "info")
     assert info.state == "error" and isinstance(info.error, vim.fault.InsufficientCpuResourcesFault)
     assert (info.error.requested, info.error.unreserved) == (25_000, 20_000)
     hungry.refresh_from_db()
@@ -548,16 +545,7 @@ def test_destroying_a_running_vm_ends_its_task_in_invalid_power_state(sdk, inven
     services.power_on(vm)
     sdk.login("admin")
     task = sdk.call(vim.VirtualMachine(f"vm-{vm.pk}"), "Destroy")
-    spec = PC.FilterSpec(
-        objectSet=[PC.ObjectSpec(obj=task)],
-        propSet=[PC.PropertySpec(type=vim.Task, pathSet=["info"])],
-    )
-    info = (
-        sdk.call(PC("propertyCollector"), "RetrievePropertiesEx", [spec], PC.RetrieveOptions())
-        .objects[0]
-        .propSet[0]
-        .val
-    )
+    info = sdk.read(task, "info")
     assert info.state == "error" and isinstance(info.error, vim.fault.InvalidPowerState)
     assert (info.error.existingState, info.error.requestedState) == ("poweredOn", "poweredOff")
     vm.refresh_from_db()  # still there
@@ -594,12 +582,5 @@ def test_a_view_of_a_host_holds_its_virtual_machines(sdk, inventory):
             [vim.VirtualMachine],
             recursive,
         )
-        spec = PC.FilterSpec(
-            objectSet=[PC.ObjectSpec(obj=view)],
-            propSet=[PC.PropertySpec(type=vim.view.ContainerView, pathSet=["view"])],
-        )
-        result = sdk.call(
-            PC("propertyCollector"), "RetrievePropertiesEx", [spec], PC.RetrieveOptions()
-        )
-        names[recursive] = [mo._moId for mo in result.objects[0].propSet[0].val]
+        names[recursive] = [mo._moId for mo in sdk.read(view, "view")]
     assert names[False] == names[True] == [f"vm-{vm.pk}"]

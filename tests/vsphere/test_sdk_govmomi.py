@@ -4,45 +4,21 @@ and that refuses an int[] sent as ArrayOfLong. govc itself is not packaged where
 built; Debian packages the library (`apt-get install golang-go golang-github-vmware-govmomi-dev`).
 """
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from django.conf import settings
+
+from tests.vsphere.go_clients import build_go_client
 
 pytestmark = [pytest.mark.celery, pytest.mark.slow]
 
 CLIENT = Path(__file__).parent / "govmomi_client" / "main.go"
-GOPATH = "/usr/share/gocode"  # where Debian's golang-*-dev packages put Go sources
 
 
 @pytest.fixture(scope="module")
 def govmomi_client(tmp_path_factory):
-    go = shutil.which("go")
-    if go is None or not Path(GOPATH, "src/github.com/vmware/govmomi").is_dir():
-        pytest.skip(
-            "needs Go and govmomi: apt-get install golang-go golang-github-vmware-govmomi-dev"
-        )
-    binary = tmp_path_factory.mktemp("govmomi") / "govmomi_client"
-    env = dict(
-        os.environ,
-        GO111MODULE="off",
-        GOPATH=GOPATH,
-        GOCACHE=str(Path(settings.VAR_DIR) / "go-cache"),
-        GOFLAGS="",
-        CGO_ENABLED="0",
-    )
-    build = subprocess.run(
-        [go, "build", "-o", str(binary), str(CLIENT)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert build.returncode == 0, build.stderr
-    return binary
+    return build_go_client(tmp_path_factory, CLIENT, "")
 
 
 def test_govmomi_lists_powers_on_and_creates_pools_like_govc(sdk, govmomi_client):

@@ -5,47 +5,26 @@ so this is the Go client's view of the same counters pyVmomi reads; values must 
 API's for the same timestamps.
 """
 
-import os
-import shutil
 import subprocess
 import urllib.parse
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from hostsim.models import Sample
 from tests.labprocs import wait_until
+from tests.vsphere.go_clients import build_go_client
 
 pytestmark = [pytest.mark.redis, pytest.mark.celery, pytest.mark.slow]
 
 CLIENT = Path(__file__).parent / "govmomi_perf" / "main.go"
-GOPATH = "/usr/share/gocode"  # where Debian's golang-*-dev packages put Go sources
 NAMES = ("mem.granted.average", "mem.consumed.average", "mem.usage.average")
 
 
 @pytest.fixture(scope="module")
 def govmomi_perf(tmp_path_factory):
-    go = shutil.which("go")
-    if go is None or not Path(GOPATH, "src/github.com/vmware/govmomi/performance").is_dir():
-        pytest.skip(
-            "needs Go and govmomi: apt-get install golang-go golang-github-vmware-govmomi-dev"
-        )
-    binary = tmp_path_factory.mktemp("govmomi-perf") / "govmomi_perf"
-    cache = str(Path(settings.VAR_DIR) / "go-cache")
-    env = dict(
-        os.environ, GO111MODULE="off", GOPATH=GOPATH, GOCACHE=cache, GOFLAGS="", CGO_ENABLED="0"
-    )
-    build = subprocess.run(
-        [go, "build", "-o", str(binary), str(CLIENT)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert build.returncode == 0, build.stderr
-    return binary
+    return build_go_client(tmp_path_factory, CLIENT, "performance")
 
 
 def run(binary, sdk, vm_id: int, max_sample: int, interval: int) -> dict[str, list]:

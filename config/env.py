@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlparse
 
+import redis.connection
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -87,6 +88,11 @@ def env_url(name: str, default: str, *, schemes: set[str]) -> str:
         allowed = ", ".join(sorted(f"{s}://" for s in schemes))
         raise ImproperlyConfigured(f"{name} must be a URL starting with {allowed}, not {raw!r}.")
     return raw
+
+
+def redis_database(url: str) -> int:
+    """The database a Redis URL selects: its path (redis://host/3) or ?db=3 (unix://...), else 0."""
+    return int(redis.connection.parse_url(url).get("db") or 0)
 
 
 def env_time_zone(name: str, default: str) -> str:

@@ -12,7 +12,16 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_float, env_int, env_list, env_str, env_time_zone, env_url
+from config.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    env_time_zone,
+    env_url,
+    redis_database,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VMEMLAB_VAR_DIR", str(BASE_DIR / "var")))
@@ -158,30 +167,30 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_url("REDIS_URL", "redis://127.0.0.1:6379/0", schemes={"redis", "rediss", "unix"})
 
-# A consumer waits for its next message in a blocking Redis read of channels-redis's
-# `brpop_timeout` (5 s). The client's socket timeout must be longer, or an idle socket's read times
-# out and the websocket dies (redis-py 8 made 5 s its default); a dead Redis is still noticed.
+# The live feeds ride on Redis pub/sub (channels-redis's RedisPubSubChannelLayer). A group_send is
+# one PUBLISH; each web process gets it once, over one connection, and queues it for its own
+# sockets in that group. The list-based RedisChannelLayer pushed a copy per socket, and the web
+# process fetched the copies one BRPOP round trip at a time: with 200 tabs open, a tick's samples
+# reached the last tab 300 ms late on an idle machine and seconds late under load (bench live).
+# Pub/sub keeps nothing for a process that is not listening; a tab that missed a sample (its
+# socket was reconnecting) backfills it from the stats endpoint, as it always did.
+# - Channel names are global to a Redis server, not to one of its databases, so the prefix names
+#   the database: labs on two databases of one Redis (the test suite's workers) stay apart.
+# - The receiver polls its connection (a 0.1 s wait, never a blocking read), so an idle socket is
+#   not limited by the socket timeout; the timeout only notices a dead Redis.
 CHANNEL_REDIS_SOCKET_TIMEOUT = 10  # seconds
-CHANNEL_REDIS_MAX_CONNECTIONS = 2000  # per web process; Redis's own maxclients is 10,000
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {
             "hosts": [
                 {
                     "address": REDIS_URL,
                     "socket_timeout": CHANNEL_REDIS_SOCKET_TIMEOUT,
                     "socket_connect_timeout": 5,
-                    # redis-py 8's asyncio pool refuses (MaxConnectionsError) past 100 commands in
-                    # flight instead of waiting, and every socket that opens or closes is one
-                    # (group_add / group_discard): 200 tabs closing at once crashed half of them.
-                    "max_connections": CHANNEL_REDIS_MAX_CONNECTIONS,
                 }
             ],
-            # channels-redis drops messages for a member whose queue holds more than `capacity`
-            # (default 100); a slow browser tab should not lose its samples, so allow more.
-            "capacity": env_int("CHANNEL_CAPACITY", 1000, minimum=10),
-            "expiry": 30,
+            "prefix": f"vmemlab.{redis_database(REDIS_URL)}.",
         },
     }
 }

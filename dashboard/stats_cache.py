@@ -57,10 +57,9 @@ MAX_BODY = 256 * 1024  # bytes; a larger answer is not kept
 MAX_AGE_SECONDS = 10.0  # an answer is never replayed later than this, versions or not
 REDIS_TIMEOUT = 1.0  # seconds; a slower Redis sends the request through Django
 # Stats requests this layer works on at once, per event loop; the rest wait their turn. The same
-# loop delivers the live feeds, and channels-redis fetches a websocket message per Redis round
-# trip, one after the other: with a hundred replays ready in every turn of the loop, each turn
-# took 30-100 ms and the 70 messages of one tick arrived seconds late. A few at a time keep the
-# turns short; the replays are fast, so the answers per second hardly change.
+# loop delivers the live feeds: with a hundred replays ready in every turn of the loop, each turn
+# took 30-100 ms and a tick's samples reached the tabs late. A few at a time keep the turns short;
+# the replays are fast, so the answers per second hardly change.
 CONCURRENT_REQUESTS = 8
 
 _host_of: dict[tuple[str, int], int] = {}  # (kind, id) -> host id, learnt from Django's answers

@@ -1,10 +1,10 @@
 """Sockets with nothing to say stay open, on the real Redis channel layer.
 
-A consumer waits for its next message in a blocking Redis read (channels-redis: BZPOPMIN with a
-5 s timeout). If the Redis client's socket timeout is not longer than that read, the read fails
-with a TimeoutError and the socket dies with 1006 after a few seconds of silence (redis-py 8 made
-5 s the default). Each test here stays silent for longer than the configured socket timeout, then
-checks that the socket is still open and that a message still arrives.
+With the list-based channel layer a consumer waited for its next message in a blocking Redis read
+(BRPOP with a 5 s timeout); redis-py 8's 5 s default socket timeout ended that read first and the
+socket died with 1006 after a few seconds of silence. The pub/sub layer polls instead. Each test
+here stays silent for longer than the configured socket timeout, then checks that the socket is
+still open and that a message still arrives.
 """
 
 import asyncio
@@ -36,12 +36,33 @@ def silence() -> float:
     return settings.CHANNEL_REDIS_SOCKET_TIMEOUT + SILENCE_MARGIN
 
 
-def test_the_channel_layer_reads_outlast_its_blocking_poll():
-    """The configuration that keeps idle sockets alive, stated as what it must satisfy."""
-    from channels.layers import get_channel_layer
+def test_the_live_feeds_of_labs_on_two_databases_of_one_redis_stay_apart():
+    """Pub/sub channels belong to the Redis server, not to a database: the prefix names it."""
+    from channels_redis.pubsub import RedisPubSubChannelLayer
 
-    layer = get_channel_layer()
-    assert layer.brpop_timeout < settings.CHANNEL_REDIS_SOCKET_TIMEOUT
+    from config.env import redis_database
+
+    base = settings.REDIS_URL.rsplit("/", 1)[0]
+
+    def layer(db: int) -> RedisPubSubChannelLayer:
+        return RedisPubSubChannelLayer(hosts=[f"{base}/{db}"], prefix=f"vmemlab.{db}.")
+
+    async def scenario():
+        own = redis_database(settings.REDIS_URL)
+        mine, other = layer(own), layer((own + 1) % 16)
+        listener = await other.new_channel()
+        await other.group_add("perf.vm.1", listener)
+        await mine.group_send("perf.vm.1", {"type": "perf.sample", "lab": "mine"})
+        await other.group_send("perf.vm.1", {"type": "perf.sample", "lab": "other"})
+        got = await asyncio.wait_for(other.receive(listener), 5.0)
+        assert got == {"type": "perf.sample", "lab": "other"}, "a sample crossed to another lab"
+        await mine.flush()
+        await other.flush()
+
+    assert settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] == (
+        f"vmemlab.{redis_database(settings.REDIS_URL)}."
+    )
+    asyncio.run(scenario())
 
 
 def test_an_idle_inventory_socket_stays_open_and_still_hears_a_change(host, viewer, caplog):

@@ -107,3 +107,22 @@ def test_an_unreadable_checkpoint_is_an_error_in_the_log_and_a_new_engine_starts
     assert errors and "cannot be read" in errors[0].getMessage()
     newest = Sample.objects.filter(entity_kind=EntityKind.HOST, entity_id=host.pk).order_by("-ts")
     assert newest[0].ts - newest[1].ts == timedelta(seconds=REALTIME_INTERVAL)  # the clock goes on
+
+
+def test_a_checkpoint_written_with_zlib_before_zstandard_still_resumes_its_guests(
+    host, toucher, settings
+):
+    import zlib
+
+    settings.SIM_CHECKPOINT_TICKS = 1
+    runtime.tick(host.pk)
+    _allocate(toucher, ALLOCATED_MB)
+    before = _latest(toucher)["lab.guest.used"]
+    stored = Checkpoint.objects.get(host=host)
+    assert bytes(stored.engine_state).startswith(runtime.ZSTD_MAGIC)
+    snapshot = runtime.unpack_engine_state(bytes(stored.engine_state))
+    Checkpoint.objects.filter(host=host).update(engine_state=zlib.compress(snapshot, 1))
+
+    runtime.forget(host.pk)
+    assert runtime.tick(host.pk) == "ticked"
+    assert carried_on(_latest(toucher)["lab.guest.used"], before)

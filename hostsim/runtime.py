@@ -347,26 +347,38 @@ def _esxtop(actor: HostActor) -> dict:
     return screen
 
 
-def _advance_one(actor: HostActor, host: Host, *, scan: bool, view: bool = True) -> list[SampleRow]:
-    """One real-time interval inside the caller's transaction; returns the rows stored.
+def _advance_one(
+    actor: HostActor, host: Host, *, scan: bool, sync: bool = True, view: bool = True
+) -> list[SampleRow]:
+    """One real-time interval of the engine; returns the rows to store (with `_write_rows`).
 
+    `sync` False skips reading the configuration and the pending guest operations: a
+    fast-forward chunk reads them at its first tick only (its host row was read once anyway),
+    so what an admin changes during a chunk of a second or so takes effect at the next one.
     `view` False leaves the host's esxtop screen to the caller (a fast-forward chunk stores only
     its last one: nobody sees the ones in between, and each costs a query and the screen).
     """
     ts = actor.clock + timedelta(seconds=REALTIME_INTERVAL)
-    _sync_config(actor, host)
-    _apply_pending_operations(actor, ts)
+    if sync:
+        _sync_config(actor, host)
+        _apply_pending_operations(actor, ts)
     actor.sim.step(REALTIME_INTERVAL, scan=scan)
     if not scan:
         actor.unscanned_seconds += REALTIME_INTERVAL
     rows = _collect_rows(actor, ts)
-    for _receiver, extra in samples_written.send(sender=Host, host_id=host.pk, ts=ts, rows=rows):
-        rows.extend(extra or [])
-    _store(host.pk, rows)
     actor.clock = ts
     if view:
         _store_view(actor)
     actor.ticks_since_checkpoint += 1
+    return rows
+
+
+def _write_rows(host_id: int, rows: list[SampleRow]) -> list[SampleRow]:
+    """Store the rows of one or more ticks inside the caller's transaction, with the rows the
+    receivers of `samples_written` add (the pools'); returns every row stored."""
+    for _receiver, extra in samples_written.send(sender=Host, host_id=host_id, rows=rows):
+        rows.extend(extra or [])
+    _store(host_id, rows)
     return rows
 
 
@@ -456,7 +468,7 @@ def tick(host_id: int) -> str:
             actor = current_actor(host)
             try:
                 with transaction.atomic():
-                    rows = _advance_one(actor, host, scan=False)
+                    rows = _write_rows(host_id, _advance_one(actor, host, scan=False))
                     transaction.on_commit(lambda: _committed(host_id, rows))
             except Exception:
                 forget(host_id)  # the engine moved on but nothing was stored: start again
@@ -567,9 +579,11 @@ def _run_chunk_locked(job_id: int, lock) -> str:
     done = 0
     try:
         with transaction.atomic():
+            rows: list[SampleRow] = []
             while done < budget and (done == 0 or time.monotonic() - started < wall):
-                _advance_one(actor, host, scan=True, view=False)
+                rows += _advance_one(actor, host, scan=True, sync=done == 0, view=False)
                 done += 1
+            _write_rows(host.pk, rows)
             _store_view(actor)
             AdvanceJob.objects.filter(pk=job.pk).update(
                 ticks_done=F("ticks_done") + done,

@@ -30,20 +30,27 @@ POOL_COUNTERS = (
 
 
 @receiver(samples_written)
-def add_pool_rows(sender, host_id, ts, rows, **kwargs) -> list[SampleRow]:
+def add_pool_rows(sender, host_id, rows, **kwargs) -> list[SampleRow]:
+    """One row per pool and per tick among `rows` (a tick's, or a fast-forward chunk's)."""
     parent_of = dict(ResourcePool.objects.filter(host_id=host_id).values_list("pk", "parent_id"))
     if not parent_of:
         return []
     pool_of_vm = dict(
         VirtualMachine.objects.filter(host_id=host_id).values_list("pk", "resource_pool_id")
     )
-    totals: dict[int, dict[str, float]] = defaultdict(lambda: dict.fromkeys(POOL_COUNTERS, 0))
+    ticks = dict.fromkeys(row.ts for row in rows)  # in order: the rows come tick by tick
+    totals: dict[tuple, dict[str, float]] = defaultdict(lambda: dict.fromkeys(POOL_COUNTERS, 0))
     for row in rows:
         if row.kind != EntityKind.VM:
             continue
         pool_id = pool_of_vm.get(row.entity_id)
         while pool_id is not None:  # credit the VM to its pool and every ancestor
+            sums = totals[row.ts, pool_id]
             for name in POOL_COUNTERS:
-                totals[pool_id][name] += row.values.get(name, 0)
+                sums[name] += row.values.get(name, 0)
             pool_id = parent_of.get(pool_id)
-    return [SampleRow(EntityKind.POOL, pool_id, ts, dict(totals[pool_id])) for pool_id in parent_of]
+    return [
+        SampleRow(EntityKind.POOL, pool_id, ts, dict(totals[ts, pool_id]))
+        for ts in ticks
+        for pool_id in parent_of
+    ]

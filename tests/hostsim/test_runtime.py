@@ -55,6 +55,27 @@ def test_a_tick_stores_one_sample_per_entity_twenty_seconds_apart(host):
     )
 
 
+def test_a_fast_forward_stores_every_tick_of_its_vms_and_their_pools_sums(host):
+    """A chunk stores its ticks in one batch: each tick still gets a row per VM, host and pool,
+    and each pool row is the sum of that tick's VM rows, not another tick's."""
+    web, db = _vm(host, "web"), _vm(host, "db")
+    root = services.ensure_root_pool(host)
+    summary = runtime.advance(host.pk, 30 * REALTIME_INTERVAL)
+    assert summary["state"] == "done" and summary["ticks"] == 30
+    vm_sums = [
+        a + b
+        for a, b in zip(
+            _series(EntityKind.VM, web.pk, "mem.granted"),
+            _series(EntityKind.VM, db.pk, "mem.granted"),
+            strict=True,
+        )
+    ]
+    assert len(vm_sums) == 30 and len(set(vm_sums)) > 1  # the guests grew while it ran
+    assert _series(EntityKind.POOL, root.pk, "mem.granted") == vm_sums
+    hosts = Sample.objects.filter(entity_kind=EntityKind.HOST, entity_id=host.pk)
+    assert hosts.filter(interval=REALTIME_INTERVAL).count() == 30
+
+
 def test_a_busy_host_skips_the_tick(host):
     _vm(host)
     with runtime.host_lock(host.pk):

@@ -5,6 +5,7 @@ worker, beat's scheduler loop), never by asking them: a solo-pool worker answers
 only between tasks, so a ping fails while it ticks or fast-forwards, although it is well.
 """
 
+import logging
 import time
 
 from django.contrib.auth.decorators import login_not_required
@@ -23,6 +24,9 @@ from hostsim.routing import HEARTBEAT_INTERVAL, worker_heartbeats
 FRESH_HEARTBEAT_INTERVALS = 3
 WORKER_FRESH_SECONDS = FRESH_HEARTBEAT_INTERVALS * HEARTBEAT_INTERVAL
 BEAT_FRESH_SECONDS = FRESH_HEARTBEAT_INTERVALS * BEAT_HEARTBEAT_INTERVAL
+
+log = logging.getLogger(__name__)
+_failing: tuple[str, ...] = ()  # this process's last answer: the parts that were not ok
 
 
 def _database() -> dict:
@@ -93,6 +97,26 @@ def healthz(request):
     else:
         checks["worker"] = checks["beat"] = {"ok": False, "error": "redis unreachable"}
     healthy = all(check["ok"] for check in checks.values())
+    _log_change(checks)
     return JsonResponse(
         {"status": "ok" if healthy else "unhealthy", **checks}, status=200 if healthy else 503
     )
+
+
+def _log_change(checks: dict) -> None:
+    """One line when the parts that fail change (django.request's line per 503 is filtered out:
+    config.log_filters), not one per poll."""
+    global _failing
+    failing = tuple(name for name, check in checks.items() if not check["ok"])
+    if failing == _failing:
+        return
+    if failing:
+        log.warning(
+            "the lab is unhealthy: %s",
+            ", ".join(
+                f"{name} ({checks[name].get('error', 'no fresh heartbeat')})" for name in failing
+            ),
+        )
+    else:
+        log.info("the lab is healthy again")
+    _failing = failing

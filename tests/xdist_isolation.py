@@ -15,7 +15,12 @@ REDIS_DATABASES = 16  # redis-server's default `databases`
 
 def worker_redis_url(url: str, index: int) -> str:
     parts = urlsplit(url)
-    base = int(parts.path.strip("/") or 0)
+    number = parts.path.strip("/") or "0"
+    if parts.scheme not in {"redis", "rediss"} or not number.isdigit():
+        raise RuntimeError(
+            f"pytest-xdist workers need REDIS_URL as redis://host:port/N, not {url!r}"
+        )
+    base = int(number)
     db = base + index
     if db >= REDIS_DATABASES:
         raise RuntimeError(

@@ -20,6 +20,11 @@ def test_a_worker_past_redis_s_sixteen_databases_is_refused_with_a_sentence():
         worker_redis_url("redis://127.0.0.1:6379/14", 2)
 
 
+def test_a_redis_url_without_a_database_number_is_refused_with_a_sentence():
+    with pytest.raises(RuntimeError, match="redis://host:port/N"):
+        worker_redis_url("unix:///run/redis.sock?db=2", 1)
+
+
 def test_this_worker_runs_on_its_own_databases_and_var_directory(db):
     from django.db import connection
 

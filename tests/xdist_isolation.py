@@ -30,12 +30,11 @@ def worker_redis_url(url: str, index: int) -> str:
     return urlunsplit(parts._replace(path=f"/{db}"))
 
 
+GIVEN_REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")  # before the change
 _worker = os.environ.get("PYTEST_XDIST_WORKER")
 if _worker:
     _index = int(_worker.removeprefix("gw"))
-    os.environ["REDIS_URL"] = worker_redis_url(
-        os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), _index
-    )
+    os.environ["REDIS_URL"] = worker_redis_url(GIVEN_REDIS_URL, _index)
     _var = os.environ.get("VMEMLAB_VAR_DIR") or os.path.join(
         os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "var"
     )

@@ -154,7 +154,8 @@ def audit_host(
             set(owner[frames].tolist()) <= members, f"domain {key}: entry mapped by a non-member"
         )
         _check(
-            np.array_equal(table.locate(frames), held), f"domain {key}: an entry cannot be found"
+            np.array_equal(table.find(frames), held) and np.array_equal(table.locate(frames), held),
+            f"domain {key}: an entry cannot be found",
         )
         all_shared = (refcount >= 2).nonzero()[0]
         mine = all_shared[np.isin(owner[all_shared], list(members))]

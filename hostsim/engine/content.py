@@ -25,6 +25,14 @@ _UNIQUE_BIT = np.uint64(1 << 63)
 _CATALOGUE_SHIFT = 32
 
 
+def is_unique(ids: np.ndarray) -> np.ndarray:
+    """Which ids are unique data: content no other page holds, now or later (each is drawn once,
+    and only moves with its page: a copy-on-write copy is written new content, a swapped page
+    takes its content along).
+    """
+    return (ids & _UNIQUE_BIT) != 0
+
+
 def catalogue_base(name: str) -> int:
     """The id of page 0 of the catalogue `name`; stable across runs and hosts (no seed involved)."""
     digest = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=4).digest(), "big")

@@ -6,11 +6,20 @@ the engine groups with `np.sort` (a SIMD sort for integers) and a boundary mask.
 
 import numpy as np
 
+# A bitmap over [0, bound) beats sorting once there is a value per this many bitmap entries
+_BITMAP_SPAN = 8
 
-def distinct(values: np.ndarray) -> np.ndarray:
-    """The distinct values, ascending."""
+
+def distinct(values: np.ndarray, bound: int | None = None) -> np.ndarray:
+    """The distinct values, ascending. With `bound` (every value is in [0, bound)), many values
+    are told apart by marking them in a bitmap instead of sorting them.
+    """
     if values.size < 2:
         return values.copy()
+    if bound is not None and values.size * _BITMAP_SPAN >= bound:
+        seen = np.zeros(bound, bool)
+        seen[values] = True
+        return seen.nonzero()[0].astype(values.dtype, copy=False)
     ordered = np.sort(values)
     keep = np.empty(ordered.size, bool)
     keep[0] = True

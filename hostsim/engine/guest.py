@@ -41,6 +41,7 @@ kernel and the page cache belong to no process. The lab's toucher is one process
 
 import numpy as np
 
+from hostsim.engine.content import is_unique
 from hostsim.engine.grouping import distinct
 from hostsim.engine.machine import PAGE_SIZE_KB, PAGES_PER_MB, mb_to_pages
 from hostsim.engine.mmu import Activity
@@ -227,7 +228,7 @@ class GuestOS:
         patterns = ((os.kernel_pattern_fraction, os.patterns),)
         ids, _ = backing.content.drawn(backing.rng, count, os.kernel_zero_fraction, patterns)
         if initial is not None and indices is not None:  # the unique ids drawn here go unused
-            fresh = ids >= np.uint64(1 << 63)
+            fresh = is_unique(ids)
             ids[fresh] = initial.pages_at(indices[fresh] % initial.pages)
         return ids
 
@@ -487,7 +488,8 @@ class GuestOS:
         held = self.lists[region]
         if n <= 0 or len(held) <= skip:
             return 0
-        pages = distinct(held.view()[self._backing.rng.integers(skip, len(held), n)])
+        drawn = held.view()[self._backing.rng.integers(skip, len(held), n)]
+        pages = distinct(drawn, bound=self.pages)
         self._backing.write(pages, contents_for(pages.size))
         self._note(pages, region, True, moved=False)
         return pages.size

@@ -50,6 +50,9 @@ class MachineMemory:
         self.content = np.zeros(frames, np.uint64)
         self.refcount = np.zeros(frames, np.int32)
         self.owner = np.zeros(frames, np.uint16)
+        # The share-table slot of each listed frame's entry (`share_table`; a frame is listed in
+        # at most one table). Meaningless for other frames; not saved: restored tables refill it.
+        self.entry_slot = np.zeros(frames, np.int32)
         self.in_use = 0  # frames with refcount >= 1
         self.shared_frames = 0  # frames with refcount >= 2 ("shared common")
         self.reserved = 0  # VMkernel and VM overhead, in frames
@@ -102,7 +105,11 @@ class MachineMemory:
     @property
     def nbytes(self) -> int:
         return (
-            self.content.nbytes + self.refcount.nbytes + self.owner.nbytes + self._released.nbytes
+            self.content.nbytes
+            + self.refcount.nbytes
+            + self.owner.nbytes
+            + self.entry_slot.nbytes
+            + self._released.nbytes
         )
 
     def to_state(self) -> dict:
@@ -126,6 +133,7 @@ class MachineMemory:
         machine.content = state["content"]
         machine.refcount = state["refcount"]
         machine.owner = state["owner"]
+        machine.entry_slot = np.zeros(machine.frames, np.int32)
         machine.in_use = state["in_use"]
         machine.shared_frames = state["shared_frames"]
         machine.reserved = state["reserved"]

@@ -309,11 +309,15 @@ class MemoryScheduler:
             listed = vm.guest.lists[region]
             if len(listed) <= store.high:
                 draws = int(self.rng.binomial(len(listed), chance[region]))
-                pages = distinct(listed.view()[self.rng.integers(0, len(listed), draws)])
+                pages = distinct(
+                    listed.view()[self.rng.integers(0, len(listed), draws)], bound=vm.pages
+                )
                 pages = pages.compress(vm.pmap[pages] <= SLOT_BASE)
             else:
                 draws = int(self.rng.binomial(store.high, chance[region]))
-                pages = store.page[distinct(self.rng.integers(0, store.high, draws))]
+                pages = store.page[
+                    distinct(self.rng.integers(0, store.high, draws), bound=store.high)
+                ]
                 pages = pages.compress(pages >= 0)
                 pages = pages.compress(vm.guest.region[pages] == region)
             read.append(pages)

@@ -14,6 +14,7 @@ its content, so identical pages compress alike: `compressed_kb`.
 
 import numpy as np
 
+from hostsim.engine.content import is_unique
 from hostsim.engine.machine import PAGE_SIZE_KB
 from hostsim.engine.pagelist import PageList
 
@@ -37,7 +38,6 @@ IMAGE_QUARTER, IMAGE_HALF = 0.25, 0.65
 DATA_QUARTER, DATA_HALF = 0.10, 0.45
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)
-_UNIQUE_BIT = np.uint64(1 << 63)
 _MIN_SLOTS = 1024
 _GROWTH = 1.5
 
@@ -45,7 +45,7 @@ _GROWTH = 1.5
 def compressed_kb(contents: np.ndarray) -> np.ndarray:
     """KB each page takes in a compression cache: 1, 2, or 0 if it compresses to more than 2 KB."""
     draw = ((contents * _MIX) >> np.uint64(40)).astype(np.float64) / float(1 << 24)
-    data = (contents & _UNIQUE_BIT) != 0
+    data = is_unique(contents)
     quarter = np.where(data, DATA_QUARTER, IMAGE_QUARTER)
     half = np.where(data, DATA_HALF, IMAGE_HALF)
     kb = np.where(draw < quarter, ZIP_QUARTER_KB, np.where(draw < half, ZIP_HALF_KB, 0))

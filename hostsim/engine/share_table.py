@@ -36,12 +36,13 @@ class ShareTable:
     +6, ...), with a one-byte fingerprint of the key per slot so that most probes of a slot holding
     another key are rejected without reading that frame's content; the key of an entry is its
     frame's content, `content[frame]`. Lookups, inserts and removals work on whole batches, one
-    probe per round. About 9 bytes per entry at the average load. A group domain's table also has a
+    probe per round; a removal finds its entry's slot in `machine.entry_slot` without probing. About 9 bytes per entry at the average load. A group domain's table also has a
     `tags` slot per entry: the member that owns a hint, or the row of a shared frame.
     """
 
     def __init__(self, machine: MachineMemory, tagged: bool, capacity: int = MIN_CAPACITY):
         self._content = machine.content
+        self._entry = machine.entry_slot
         self._allocate(capacity, tagged)
         self.live = 0
         self.tombstones = 0
@@ -211,6 +212,7 @@ class ShareTable:
         else:
             lost = claimed[:0]
         self.fingerprints[where] = prints
+        self._entry[claimant] = where
         if self.tags is not None:
             self.tags[where] = tag
         self.live += where.size
@@ -228,6 +230,13 @@ class ShareTable:
 
     def locate(self, frames: np.ndarray) -> np.ndarray:
         """The slot of each frame's entry; every frame must have one."""
+        return self._entry[frames]
+
+    def find(self, frames: np.ndarray) -> np.ndarray:
+        """The slot of each frame's entry, found the way a lookup of its content finds it, by
+        probing from its key's home slot (`audit`: every entry can be found); every frame must
+        have one.
+        """
         found = np.empty(frames.size, np.int64)
         if not frames.size:
             return found
@@ -304,6 +313,7 @@ class ShareTable:
             won = self.slots[where] == frames[placing]
             where, placing = where.compress(won), placing.compress(won)
             self.fingerprints[where] = fingerprint[placing]
+            self._entry[frames[placing]] = where
             if tags is not None and self.tags is not None:  # re-allocated tagged when tags held
                 self.tags[where] = tags[placing]
             advance = (self.slots[position] != frames[which]).nonzero()[0]  # not placed yet
@@ -324,10 +334,13 @@ class ShareTable:
     def from_state(cls, state: dict, machine: MachineMemory) -> "ShareTable":
         table = cls.__new__(cls)
         table._content = machine.content
+        table._entry = machine.entry_slot
         table.slots = state["slots"]
         table.fingerprints = state["fingerprints"]
         table.tags = state["tags"]
         table._shift = np.uint64(64 - table.slots.size.bit_length() + 1)
         table.live = state["live"]
         table.tombstones = state["tombstones"]
+        held = (table.slots >= 0).nonzero()[0]
+        table._entry[table.slots[held]] = held
         return table

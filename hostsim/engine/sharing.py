@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hostsim.engine.content import is_unique
 from hostsim.engine.grouping import distinct, group_counts
 from hostsim.engine.machine import FRAME, LARGE_OWNER, LISTED, MachineMemory, coprime_stride
 from hostsim.engine.pagelist import PageList
@@ -168,8 +169,15 @@ class SharingDomain:
             pages, entries = pages.compress(new), entries.compress(new)
         if not pages.size:
             return entries[:0], 0
-        frames = entries
-        match, resident = self.table.find_or_insert(machine.content[frames], frames, vm.share_col)
+        frames, keys = entries, machine.content[entries]
+        # Unique data is on no other page and never will be: its hint could never be matched, so
+        # it stays out of the table (which changes no counter) and such a page stays as it is.
+        repeatable = ~is_unique(keys)
+        if not repeatable.all():
+            pages, frames, keys = (part.compress(repeatable) for part in (pages, frames, keys))
+            if not pages.size:
+                return frames[:0], 0
+        match, resident = self.table.find_or_insert(keys, frames, vm.share_col)
         vm.pmap[pages] = frames | LISTED  # all now in the table: inserted as hints, or ...
         if not match.size:
             return frames[:0], 0

@@ -423,7 +423,9 @@ class RunningVM:
             wanted = n - picked.size
             if attempt < _CANDIDATE_ROUNDS:
                 draws = math.ceil(wanted * self.pages / usable * _OVERSAMPLE) + 32
-                candidates = distinct(self.rng.integers(0, self.pages, draws).astype(np.int32))
+                candidates = distinct(
+                    self.rng.integers(0, self.pages, draws).astype(np.int32), bound=self.pages
+                )
             else:  # the random draws missed: look at every page once
                 candidates = (self.pmap >= 0).nonzero()[0].astype(np.int32)
             candidates = candidates.compress(self._eligible(candidates, allow_shared))

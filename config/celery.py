@@ -12,7 +12,12 @@ import time
 
 from celery import Celery, bootsteps
 from celery.beat import PersistentScheduler
-from celery.signals import celeryd_after_setup, celeryd_init
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    celeryd_after_setup,
+    celeryd_init,
+)
 
 from config.env import one_sentence_on_bad_configuration
 
@@ -103,6 +108,18 @@ class HostsimBeatScheduler(PersistentScheduler):
             get_redis().set(BEAT_HEARTBEAT_KEY, time.time(), ex=BEAT_HEARTBEAT_TTL)
         except Exception:  # Redis away for a moment: /healthz says so; the next pass tries again
             logging.getLogger(__name__).warning("beat heartbeat failed", exc_info=True)
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _one_line_per_redis_outage(sender=None, logger=None, **kwargs):
+    """Celery replaces the handlers settings.LOGGING gave the root logger with its own (and gives
+    its task logger some): each gets the process's Redis outage filter, as the console handler
+    has it in the web server."""
+    from config.log_filters import redis_outage
+
+    for handler in logger.handlers:
+        handler.addFilter(redis_outage())
 
 
 @celeryd_init.connect

@@ -248,7 +248,16 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A worker without its broker can do nothing but wait for it: it retries for as long as Redis is
+# away (the default gives up after 100 tries, about 45 minutes, and the worker exits), after 2 s,
+# then 4, 6 ... up to 30 s apart (kombu's ensure_connection), with one line per outage
+# (config.log_filters.RedisOutageInOneLine).
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Celery 6's default, set so that each lost connection does not warn of the change; it only
+# cancels tasks with acks_late, and the lab has none.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 
 # The simulation's pace. ESXi keeps a real-time sample every 20 s; the lab runs SIM_SPEED times
 # faster than the wall clock (our choice: 10, a tick every 2 wall seconds).
@@ -326,8 +335,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "filters": {"not_health_checks": {"()": "config.log_filters.NotHealthCheckAnswers"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "not_health_checks": {"()": "config.log_filters.NotHealthCheckAnswers"},
+        "redis_outage": {"()": "config.log_filters.redis_outage"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redis_outage"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.channels.server": {"level": "WARNING"},

@@ -4,6 +4,8 @@ Shared by tests/conftest.py's fixtures and by test modules that keep one lab for
 """
 
 import os
+import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -17,9 +19,21 @@ TEST_SIM_SPEED = "40"  # a tick every 0.5 s, so live tests see several samples q
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port nothing listens on: one the kernel picks, or one of TEST_PORTS (`18100-18199`) on a
+    machine whose other servers the tests must keep clear of."""
+    low, _, high = os.environ.get("TEST_PORTS", "").partition("-")
+    candidates = [0]
+    if low:
+        candidates = list(range(int(low), int(high or low) + 1))
+        random.shuffle(candidates)  # two pytest-xdist workers seldom try the same one first
+    for port in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise RuntimeError(f"no free port in TEST_PORTS={os.environ['TEST_PORTS']}")
 
 
 def _database_url() -> str:
@@ -199,6 +213,61 @@ def start_web(log_dir: Path) -> tuple[Child, str]:
     wait_until(answers, 60, "the ASGI server did not answer")
     assert web.alive(), web.output()
     return web, url
+
+
+class RedisServer:
+    """A redis-server of a test's own on a free port, in memory only, that the test may kill and
+    start again on the same port (the suite's Redis is shared by every test process)."""
+
+    def __init__(self, log_dir: Path):
+        self.binary = shutil.which("redis-server")
+        self.log_dir = log_dir
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.starts = 0
+        self.child: Child | None = None
+
+    def start(self) -> None:
+        import redis
+
+        self.starts += 1
+        self.child = Child(
+            f"redis-{self.starts}",
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.log_dir),
+            ],
+            dict(os.environ),
+            self.log_dir,
+        )
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+
+        def answers():
+            try:
+                return client.ping()
+            except redis.ConnectionError:
+                return not self.child.alive()
+
+        wait_until(answers, 10, f"redis-server did not start on port {self.port}")
+        assert self.child.alive(), self.child.output()
+
+    def kill(self) -> None:
+        """SIGKILL, as the OOM killer or a crashed container ends it: no goodbye to its clients."""
+        self.child.kill(9)
+        self.child.stop()  # closes its log
+
+    def stop(self) -> None:
+        if self.child is not None:
+            self.child.stop()
 
 
 def forget_lab_state(redis) -> None:

@@ -414,22 +414,30 @@ def unpack_engine_state(stored: bytes) -> bytes:
 def checkpoint(actor: HostActor) -> None:
     state = pack_engine_state(actor.sim.snapshot())
     on_postgresql = connection.vendor == "postgresql"
+    fields = {
+        "clock": actor.clock,
+        "vm_map": {
+            str(vm_id): {
+                "engine_id": engine_id,
+                "version": actor.vm_versions.get(vm_id, 0),
+                **({"boots": actor.vm_boots[vm_id]} if vm_id in actor.vm_boots else {}),
+            }
+            for vm_id, engine_id in actor.vm_map.items()
+        },
+        "host_version": actor.host_version,
+    }
     with transaction.atomic():
-        Checkpoint.objects.update_or_create(
-            host_id=actor.host_id,
-            defaults={
-                "clock": actor.clock,
-                "engine_state": b"" if on_postgresql else state,
-                "vm_map": {
-                    str(vm_id): {
-                        "engine_id": engine_id,
-                        "version": actor.vm_versions.get(vm_id, 0),
-                        **({"boots": actor.vm_boots[vm_id]} if vm_id in actor.vm_boots else {}),
-                    }
-                    for vm_id, engine_id in actor.vm_map.items()
-                },
-                "host_version": actor.host_version,
-            },
+        # One INSERT ... ON CONFLICT DO UPDATE: update_or_create would read the row first, and
+        # with it the old snapshot of tens of MB, only to replace it.
+        Checkpoint.objects.bulk_create(
+            [
+                Checkpoint(
+                    host_id=actor.host_id, engine_state=b"" if on_postgresql else state, **fields
+                )
+            ],
+            update_conflicts=True,
+            unique_fields=["host"],
+            update_fields=[*fields, "saved", *([] if on_postgresql else ["engine_state"])],
         )
         if on_postgresql:
             _write_engine_state(actor.host_id, state)

@@ -36,8 +36,9 @@ class ShareTable:
     +6, ...), with a one-byte fingerprint of the key per slot so that most probes of a slot holding
     another key are rejected without reading that frame's content; the key of an entry is its
     frame's content, `content[frame]`. Lookups, inserts and removals work on whole batches, one
-    probe per round; a removal finds its entry's slot in `machine.entry_slot` without probing. About 9 bytes per entry at the average load. A group domain's table also has a
-    `tags` slot per entry: the member that owns a hint, or the row of a shared frame.
+    probe per round; a removal finds its entry's slot in `machine.entry_slot` without probing.
+    About 9 bytes per entry at the average load. A group domain's table also has a `tags` slot
+    per entry: the member that owns a hint, or the row of a shared frame.
     """
 
     def __init__(self, machine: MachineMemory, tagged: bool, capacity: int = MIN_CAPACITY):

@@ -26,6 +26,7 @@ Three Redis keys coordinate the lab's processes; their timeouts are chosen toget
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -198,6 +199,10 @@ return 0
 """
 
 
+_held: set[int] = set()  # hosts whose lock this process holds now
+_held_guard = threading.Lock()
+
+
 def _holder_is_gone(token: str) -> bool:
     """True when the lock's holder is a worker that died or was restarted.
 
@@ -218,15 +223,27 @@ def lock_holder(host_id: int) -> str | None:
 
 @contextmanager
 def host_lock(host_id: int, *, wait: float = 0.0) -> Iterator[redis.lock.Lock]:
-    """Hold the host's lock, taking over a stale one; HostBusy if a live holder keeps it."""
+    """Hold the host's lock, taking over a stale one; HostBusy if a live holder keeps it.
+
+    Stale: its holder is a worker that is gone, or it is this process's own, left behind by a
+    release that never reached Redis (Redis away for a moment), which this process takes back
+    rather than wait out its TTL.
+    """
     r = get_redis()
     key = _LOCK_KEY.format(host_id)
     token = identity.token()
     lock = r.lock(key, timeout=LOCK_TTL)
     deadline = time.monotonic() + wait
-    while not lock.acquire(blocking=False, token=token):
-        held = r.get(key)
-        if held is not None and _holder_is_gone(held.decode()):
+    while True:
+        with _held_guard:  # the threads of a web process share its token
+            if lock.acquire(blocking=False, token=token):
+                _held.add(host_id)
+                break
+            held = r.get(key)
+            stale = held is not None and (
+                _holder_is_gone(held.decode()) or (held.decode() == token and host_id not in _held)
+            )
+        if stale:
             r.eval(_TAKE_OVER, 1, key, held)
             continue
         if time.monotonic() >= deadline:
@@ -239,3 +256,15 @@ def host_lock(host_id: int, *, wait: float = 0.0) -> Iterator[redis.lock.Lock]:
             lock.release()
         except redis.exceptions.LockError:
             log.warning("lock of host %s expired while held", host_id)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
+            # What the lock guarded is done (a tick's samples are committed): not a failure of it.
+            log.warning(
+                "could not release the lock of host %s (%s); this process takes it back at its "
+                "next use, another after %s s",
+                host_id,
+                str(error),  # (a message, not the error: config.log_filters folds those)
+                LOCK_TTL,
+            )
+        finally:
+            with _held_guard:
+                _held.discard(host_id)

@@ -3,8 +3,9 @@
 from datetime import timedelta
 
 import pytest
+import redis
 
-from hostsim import guest_operations, rollups, runtime
+from hostsim import guest_operations, rollups, routing, runtime
 from hostsim.engine import vmkernel_reserved_mb
 from hostsim.models import REALTIME_INTERVAL, Checkpoint, EntityKind, GuestOperation, Sample
 from pools import services
@@ -81,6 +82,32 @@ def test_a_busy_host_skips_the_tick(host):
     with runtime.host_lock(host.pk):
         assert runtime.tick(host.pk) == "skipped"
     assert not Sample.objects.filter(host=host).exists()
+
+
+def test_a_lock_release_that_never_reaches_redis_fails_nothing_and_is_taken_back(
+    host, monkeypatch, caplog
+):
+    """Redis away for a moment as a tick ends: the tick stands, and this process's next tick
+    takes its own left-behind lock back instead of skipping the host for the lock's TTL; to any
+    other process the host stays busy until then."""
+    _vm(host)
+    release = redis.lock.Lock.release
+
+    def lost(lock):
+        raise redis.exceptions.ConnectionError("Error 111 connecting. Connection refused.")
+
+    monkeypatch.setattr(redis.lock.Lock, "release", lost)
+    assert runtime.tick(host.pk) == "ticked"
+    assert "could not release the lock of host" in caplog.text
+    left_behind = routing.lock_holder(host.pk)
+    assert left_behind == routing.identity.token()
+    monkeypatch.setattr(redis.lock.Lock, "release", release)
+    monkeypatch.setattr(routing.identity, "token", lambda: "process:another 1")
+    assert runtime.tick(host.pk) == "skipped"
+    monkeypatch.undo()
+    assert runtime.tick(host.pk) == "ticked"
+    assert routing.lock_holder(host.pk) is None
+    assert Sample.objects.filter(host=host, entity_kind=EntityKind.HOST).count() == 2
 
 
 def test_guest_allocation_grows_granted_and_freeing_does_not_shrink_it(host):

@@ -11,6 +11,9 @@ Hints in ESX are verified when matched, because the hinted page may have changed
 hashed. Here the VMM drops a frame's table entry whenever it rewrites the frame in place, so every
 entry's key is its frame's current content and a match needs no second look; a stale hint cannot
 arise. The paper's "16-bit count with an overflow table" is a plain int32 count per frame here.
+A page of unique data (`content.is_unique`: no other page holds it, nor ever will) is hashed and
+left as it is: its hint could never be matched, so it would only take room in the table and be
+removed again when the page is rewritten. No counter tells the difference.
 
 Large pages (VMware KB 1021095; `vmm`) are never shared, but the scanner still hashes their
 sub-pages: one whose content the table lacks goes in as a hint; one whose content is there stays

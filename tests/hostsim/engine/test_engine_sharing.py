@@ -5,6 +5,8 @@ import pytest
 from engine_testkit import MB, add_vm, assert_counter_invariants, boot
 
 from hostsim.engine import EngineError
+from hostsim.engine.content import is_unique
+from hostsim.engine.machine import FRAME, LISTED
 
 
 # These tests are about page sharing itself: their hosts back guest memory with 4 KB pages only
@@ -265,3 +267,21 @@ def test_esxtop_shows_the_sharing_summary_and_a_row_per_running_vm(host):
         row["grant"] == 256 and 0 < row["zero"] <= row["shared"] and row["consumed"] < row["grant"]
     )
     assert set(row) >= {"memsz", "grant", "consumed", "shared", "zero", "overhead"}
+
+
+def test_a_full_scan_lists_every_page_another_could_match_and_no_page_of_unique_data():
+    """Unique data can never be matched: the scanner hashes it and leaves it out of the share
+    table (its hint would only take room, and leave again when the page is rewritten)."""
+    sim = make_host(memory_mb=1024, Mem_ShareForceSalting=0)
+    ids = [add_vm(sim, name, memory_mb=192, workload="webserver") for name in ("a", "b")]
+    sim.step(300)
+    sim.share_scan_full()
+    for vm_id in ids:
+        vm = sim._record(vm_id).vm  # the engine's own tables, read directly
+        mapped = vm.pmap.compress(vm.pmap >= 0)
+        frames = mapped & FRAME
+        unique = is_unique(vm.machine.content[frames])
+        assert unique.any() and (~unique).any()
+        assert not (mapped.compress(unique) >= LISTED).any()
+        assert (mapped.compress(~unique) >= LISTED).all()
+    sim.audit()

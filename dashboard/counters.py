@@ -53,6 +53,15 @@ class Counter:
         }
 
 
+# When a VM gets 2 MB large pages and when it loses them: the lab.largepages counter's description
+# and the host memory map's help text.
+LARGE_PAGES_RULE = (
+    "A hardware-MMU VM gets them with Mem.AllocGuestLargePage 1 while the host has at least "
+    "4x minFree free; they are never shared (their 4 KB sub-pages are hashed as hints) and are "
+    "broken into small pages below 4x minFree, and before any of their pages is ballooned, "
+    "compressed or swapped (VMware KB 1021095)."
+)
+
 _COUNTERS = (
     Counter(
         "mem.granted",
@@ -456,11 +465,8 @@ _COUNTERS = (
         "KB",
         "absolute",
         HOST_AND_VM,
-        "The lab's own counter, not a vSphere one: guest memory backed by 2 MB large pages. A "
-        "hardware-MMU VM gets them with Mem.AllocGuestLargePage 1 while the host has at least "
-        "4x minFree free; they are never shared (their 4 KB sub-pages are hashed as hints) and "
-        "are broken into small pages below 4x minFree, and before any of their pages is "
-        "ballooned, compressed or swapped (VMware KB 1021095). For a host: the sum over its VMs.",
+        "The lab's own counter, not a vSphere one: guest memory backed by 2 MB large pages. "
+        f"{LARGE_PAGES_RULE} For a host: the sum over its VMs.",
         "#b8860b",
     ),
 )

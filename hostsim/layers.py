@@ -147,5 +147,6 @@ def host_layers(sim, to_db: dict[int, int]) -> dict:
         "pageKb": mapped["page_kb"],
         "sampled": mapped["sampled"],
         "vms": vms,
-        "map": compact_map(mapped, list(mapped["states"]) + list(vms), "frames"),
+        "map": compact_map(mapped, list(mapped["states"]) + list(vms), "frames")
+        | {"large": [cell["large"] for cell in mapped["cells"]], "largeTotal": mapped["large"]},
     }

@@ -13,18 +13,19 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from redis.exceptions import RedisError
 
-from dashboard.counters import CATALOGUE
+from dashboard.counters import CATALOGUE, LARGE_PAGES_RULE
 from dashboard.views.pages import _lab_context, _object_context, _visible
 from hostsim import layers
 
 # The guest physical states (hostsim.engine.memory_map.VM_STATES) as the legend shows them, with
 # the counter each one is part of, so the colours are the charts' colours.
+LARGE_LEGEND = ("large", "Large pages (2 MB, never shared)", "lab.largepages")
 VM_LEGEND = (
     ("private", "Granted, private", "mem.granted"),
     ("shared", "Shared", "mem.shared"),
     ("zero", "Zero (shared zero pages)", "mem.zero"),
     ("guest_free", "Free in the guest, still granted", "lab.guest.used"),
-    ("large", "Large pages (2 MB, never shared)", "lab.largepages"),
+    LARGE_LEGEND,
     ("ballooned", "Ballooned", "mem.vmmemctl"),
     ("swapped", "Swapped", "mem.swapped"),
     ("compressed", "Compressed", "mem.compressed"),
@@ -34,15 +35,17 @@ UNTOUCHED_COLOUR = "#e4e4e4"
 GUEST_FREE_COLOUR = "#9cc3d5"  # lighter than Granted: backed, but on the guest's free list
 HOST_LEGEND = (
     ("shared", "Shared frames", "mem.sharedcommon"),
+    LARGE_LEGEND,  # hatched over the VMs' colours: a part of their frames, not an owner
     ("vmkernel", "VMkernel", "mem.sysUsage"),
     ("overhead", "VM overhead", "mem.overhead"),
     ("compression", "Compression caches", "mem.compressed"),
     ("free", "Free", None),
 )
 FREE_COLOUR = "#f2f2f2"
+HOST_HATCHED = ("large",)  # drawn over the owners' colours in the host's map (`memmap.js`)
 
 
-def _legend(rows) -> list[dict]:
+def _legend(rows, hatched=()) -> list[dict]:
     legend = []
     for state, label, counter in rows:
         if state == "guest_free":
@@ -51,7 +54,15 @@ def _legend(rows) -> list[dict]:
             colour = UNTOUCHED_COLOUR if state == "untouched" else FREE_COLOUR
         else:
             colour = CATALOGUE[counter].colour
-        legend.append({"state": state, "label": label, "counter": counter, "colour": colour})
+        legend.append(
+            {
+                "state": state,
+                "label": label,
+                "counter": counter,
+                "colour": colour,
+                "hatched": state in hatched,
+            }
+        )
     return legend
 
 
@@ -59,7 +70,11 @@ def _page(request, kind: str, pk: int):
     obj = _visible(request, kind, pk)
     context = _object_context(request, kind, obj, "memory-map")
     context["page"]["memoryMapUrl"] = reverse(f"dashboard:{kind}-memory-map-data", args=[pk])
-    context["page"]["legend"] = _legend(VM_LEGEND if kind == "vm" else HOST_LEGEND)
+    if kind == "vm":
+        context["page"]["legend"] = _legend(VM_LEGEND)
+    else:
+        context["page"]["legend"] = _legend(HOST_LEGEND, HOST_HATCHED)
+        context["large_pages_rule"] = LARGE_PAGES_RULE
     context.update(legend=context["page"]["legend"], **_lab_context(kind, obj))
     return render(request, f"dashboard/memory_map_{kind}.html", context)
 

@@ -720,7 +720,8 @@ class HostSim:
     def host_memory_map(self, cells: int = 1024) -> dict:
         """Machine memory in `cells` equal runs: per run the frames that are free, VMkernel's,
         VM overhead, compression caches, shared, and each running VM's (keyed by VM id), and the
-        owner of most of them.
+        owner of most of them; and, per run and in all (`large`), the VMs' frames among them that
+        back 2 MB large pages.
         """
         cells = memory_map.check_cells(cells)
         names = {vm_id: record.config.name for vm_id, record in self._vms.items()}

@@ -8,8 +8,11 @@ map is exact up to `EXACT_FRAMES` machine frames; above that each cell is estima
 `SAMPLED_FRAMES_PER_CELL` frames spread evenly over it (so a 512 GiB host maps in milliseconds).
 VMkernel memory, VM overhead and compression caches are counts, not frames, in the engine
 (`machine`): the host map spreads them over the cells in proportion to each cell's frames that no
-guest page maps. Nothing here draws from the engine's random generator: observing never changes
-what the simulation does next.
+guest page maps. Each host cell also counts the frames among its VMs' that back 2 MB large pages
+(`large`): a part of those VMs' counts, not a category of its own, since a large page's frames
+still belong to their VM (the map is by owner) and the counts keep adding up to the cell's frames.
+Nothing here draws from the engine's random generator: observing never changes what the
+simulation does next.
 """
 
 import numpy as np
@@ -19,6 +22,7 @@ from hostsim.engine.guest import BALLOON, FREE, KERNEL, PAGE_CACHE, REGIONS
 from hostsim.engine.machine import (
     BALLOONED,
     FRAME,
+    LARGE_OWNER,
     LISTED,
     OWNER_SLOT,
     PAGE_SIZE_KB,
@@ -189,16 +193,23 @@ def host_memory_map(machine, running: list, names: dict[int, str], cells: int) -
     by_slot = {vm.slot: vm for vm in running}
     slots = sorted(by_slot)
     # Categories: 0 unmapped, 1 shared, then one per running VM (in slot order).
-    column = np.zeros(max(slots, default=0) + 1, np.int64)
-    for index, slot in enumerate(slots):
-        column[slot] = 2 + index
+    # Every slot has a column: a free frame keeps the slot of its last owner, maybe powered off.
+    column = np.zeros(int(OWNER_SLOT) + 1, np.int64)
+    column[slots] = 2 + np.arange(len(slots))
     refs = machine.refcount[frames]
-    owners = machine.owner[frames] & OWNER_SLOT
-    category = np.where(refs >= 2, 1, np.where(refs == 1, column[owners], 0))
+    owners = machine.owner[frames]
+    single = refs == 1
+    category = np.where(refs >= 2, 1, np.where(single, column[owners & OWNER_SLOT], 0))
     kinds = 2 + len(slots)
     table = np.bincount(cell_of * kinds + category, minlength=cells * kinds).reshape(cells, kinds)
+    # A large page's frames are never shared (`vmm`): they are some of the cell's VM frames.
+    in_large = (owners >= LARGE_OWNER) & single  # LARGE_OWNER is the owner's top bit
+    large = _per_cell(in_large.view(np.int8), 2, bounds)[:, 1]  # sampled: equal runs of samples
     if sampled:
-        table = _scale_rows(table, np.diff(bounds))
+        sizes = np.diff(bounds)
+        table = _scale_rows(table, sizes)
+        rounded = (2 * large * sizes + SAMPLED_FRAMES_PER_CELL) // (2 * SAMPLED_FRAMES_PER_CELL)
+        large = np.minimum(rounded, table[:, 2:].sum(axis=1))
     overhead = sum(vm.overhead_pages for vm in running)
     unmapped = table[:, 0]
     vmkernel = _apportion(unmapped, machine.reserved - overhead)
@@ -215,14 +226,16 @@ def host_memory_map(machine, running: list, names: dict[int, str], cells: int) -
         "states": list(HOST_FIXED),
         "vms": {str(by_slot[slot].id): names[by_slot[slot].id] for slot in slots},
         "totals": dict(zip(keys, full.sum(axis=0).tolist(), strict=True)),
+        "large": int(large.sum()),
         "cells": [
             {
                 "start": int(bounds[i]),
                 "frames": int(bounds[i + 1] - bounds[i]),
                 "counts": dict(zip(keys, row, strict=True)),
+                "large": cell_large,
                 "owner": keys[owner[i]],
             }
-            for i, row in enumerate(full.tolist())
+            for i, (row, cell_large) in enumerate(zip(full.tolist(), large.tolist(), strict=True))
         ],
     }
 

@@ -19,6 +19,7 @@ const MACHINE_LANES = [
   ["host", "VMkernel, overhead, caches", "#7d7d7d"],
   ["free", "Free", "#f2f2f2"],
 ];
+const HATCH = { shape: "/", size: 6, solidity: 0.35, fillmode: "overlay" }; // .memmap-swatch-hatched
 const VM_PALETTE = ["#0079b8", "#62a420", "#8939ad", "#e12200", "#00a1b3", "#d48200", "#4d5f94", "#9b6b00"];
 
 const plotElement = document.getElementById("memmap");
@@ -53,7 +54,8 @@ function table(headers, rows) {
 
 function paintSwatches() {
   document.querySelectorAll(".memmap-swatch[data-colour]").forEach((swatch) => {
-    swatch.style.background = swatch.dataset.colour;
+    if (swatch.classList.contains("memmap-swatch-hatched")) swatch.style.color = swatch.dataset.colour;
+    else swatch.style.background = swatch.dataset.colour;
   });
 }
 
@@ -64,8 +66,8 @@ function setTotals(totals, pageKb) {
   });
 }
 
-/* One stacked bar per cell and state, in lane coordinates (x from 0 to 1 over the lane). */
-function stackedBars(states, counts, sizes, total, bottom, names, colours, hover) {
+/* Each cell's bar centre and width in lane coordinates (x from 0 to 1 over the lane). */
+function cellColumns(sizes, total) {
   const x = [];
   const width = [];
   let position = 0;
@@ -74,6 +76,12 @@ function stackedBars(states, counts, sizes, total, bottom, names, colours, hover
     width.push(size / total);
     position += size;
   });
+  return { x, width };
+}
+
+/* One stacked bar per cell and state. */
+function stackedBars(states, counts, sizes, total, bottom, names, colours, hover) {
+  const { x, width } = cellColumns(sizes, total);
   const base = sizes.map(() => bottom);
   return states.map((state) => {
     const y = counts[state].map((count, index) => (LANE_HEIGHT * count) / (sizes[index] || 1));
@@ -91,9 +99,22 @@ function cellHover(map, unit, pageKb, labels) {
     const parts = map.states
       .filter((state) => map.counts[state][index])
       .map((state) => `${plotlyText(labels[state] || state)}: ${mb(map.counts[state][index], pageKb)} MB`);
+    if (map.large && map.large[index]) parts.push(`${plotlyText(labels.large)}: ${mb(map.large[index], pageKb)} MB`);
     const owner = map.owner ? `<br>owner: ${plotlyText(labels[map.owner[index]] || map.owner[index])}` : "";
     return `${unit} ${formatNumber(map.start[index])}–${formatNumber(map.start[index] + size - 1)}${owner}<br>${parts.join("<br>")}`;
   });
+}
+
+/* The host map's frames backing large pages, hatched over the top of each cell's bar: the VMs are
+ * stacked last (hostsim.layers), and a cell's large frames are some of its VMs' frames. */
+function largeOverlay(map, total, colour, hover) {
+  const { x, width } = cellColumns(map.size, total);
+  const y = map.large.map((count, index) => (LANE_HEIGHT * count) / (map.size[index] || 1));
+  return {
+    type: "bar", x, y, width, base: y.map((height) => LANE_HEIGHT - height), name: "large",
+    marker: { color: "rgba(0, 0, 0, 0)", line: { width: 0 }, pattern: { ...HATCH, fgcolor: colour } },
+    hovertext: hover, hoverinfo: "text", showlegend: false,
+  };
 }
 
 function virtualLane(processes, pageKb) {
@@ -259,17 +280,16 @@ function renderHost(data) {
     }
   });
   paintSwatches();
-  const traces = stackedBars(
-    data.map.states, data.map.counts, data.map.size, data.frames, 0, labels, colours,
-    cellHover(data.map, "machine frames", data.pageKb, labels)
-  );
+  const hover = cellHover(data.map, "machine frames", data.pageKb, labels);
+  const traces = stackedBars(data.map.states, data.map.counts, data.map.size, data.frames, 0, labels, colours, hover);
+  traces.push(largeOverlay(data.map, data.frames, colours.large, hover));
   const layout = {
     barmode: "overlay", bargap: 0, margin: { l: 10, r: 10, t: 10, b: 20 }, hovermode: "closest",
     xaxis: { range: [0, 1], showticklabels: false, showgrid: false, zeroline: false, fixedrange: true },
     yaxis: { range: [0, LANE_HEIGHT], visible: false, fixedrange: true },
   };
   window.Plotly.react(plotElement, traces, layout, { displayModeBar: false, responsive: true });
-  setTotals(data.map.totals, data.pageKb);
+  setTotals({ ...data.map.totals, large: data.map.largeTotal }, data.pageKb);
 }
 
 async function refresh() {

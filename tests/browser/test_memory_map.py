@@ -83,3 +83,21 @@ def test_the_host_memory_map_shows_each_vm_in_its_legend(page, scenario):
         "vm-live" in labels and "<img src=x onerror=alert(1)>" in labels
     )  # escaped, shown as text
     assert "VMkernel" in labels and "Free" in labels
+
+
+def test_the_host_memory_map_hatches_the_frames_backing_large_pages(page, scenario):
+    # The scenario's host has a hardware MMU and Mem.AllocGuestLargePage 1 (the ESXi default).
+    page.goto(f"{scenario.url}/hosts/{scenario.host_id}/memory-map/")
+    page.wait_for_selector("#memmap .main-svg", timeout=40_000)
+    large = page.locator("#memmap-legend li[data-state=large]")
+    assert large.text_content().startswith("Large pages (2 MB, never shared)")
+    total = large.locator("[data-total]")
+    wait_for(lambda: "MB" in total.text_content(), message="no total")
+    assert float(total.text_content().split()[0].replace(",", "")) > 0
+    style = large.locator(".memmap-swatch").evaluate(
+        "s => [getComputedStyle(s).backgroundImage, getComputedStyle(s).color]"
+    )
+    assert style[0].startswith("repeating-linear-gradient")  # hatched, as on the map
+    assert style[1] == "rgb(184, 134, 11)"  # lab.largepages' colour, as on the VM's map
+    # Plotly draws the hatch as SVG patterns filling the overlay's bars.
+    wait_for(lambda: page.locator("#memmap pattern").count() > 0, message="no hatched cells drawn")

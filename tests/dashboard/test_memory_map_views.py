@@ -4,6 +4,7 @@ worker's engine through Redis (hostsim.layers) to the web process."""
 import pytest
 from dashboard_factories import make_host, make_vm
 
+from dashboard.counters import LARGE_PAGES_RULE
 from hostsim import guest_operations, runtime
 from pools import services
 
@@ -76,6 +77,24 @@ def test_the_host_map_names_the_vms_by_their_database_ids(client, operator, touc
     assert set(data["map"]["states"]) >= {"free", "vmkernel", "shared", str(other.pk)}
 
 
+def test_the_host_map_counts_the_frames_backing_large_pages(client, operator, toucher_vm):
+    client.force_login(operator)
+    other = make_vm(toucher_vm.host, "db-01", memory_mb=512, workload="database")
+    host_url = f"/hosts/{toucher_vm.host_id}/memory-map/data/"
+    client.get(host_url)
+    for vm in (toucher_vm, other):
+        _data(client, vm)
+    runtime.tick(toucher_vm.host_id)  # large pages on: a hardware MMU, the ESXi default setting
+    mapped = client.get(host_url).json()["map"]
+    large_kb = sum(_data(client, vm)["counters"]["lab.largepages"] for vm in (toucher_vm, other))
+    assert large_kb > 0 and mapped["largeTotal"] * 4 == large_kb
+    assert len(mapped["large"]) == len(mapped["size"])
+    assert sum(mapped["large"]) == mapped["largeTotal"]
+    for index, large in enumerate(mapped["large"]):
+        vm_frames = sum(mapped["counts"][str(vm.pk)][index] for vm in (toucher_vm, other))
+        assert large <= vm_frames  # some of the VMs' frames, not a category of their own
+
+
 def test_the_pages_render_the_tab_and_the_legend(client, operator, toucher_vm):
     client.force_login(operator)
     page = client.get(f"/vms/{toucher_vm.pk}/memory-map/")
@@ -92,7 +111,12 @@ def test_the_pages_render_the_tab_and_the_legend(client, operator, toucher_vm):
     assert 'aria-current="page">Memory map</a>' in html and "js/memmap.js" in html
     summary = client.get(f"/vms/{toucher_vm.pk}/").content.decode()
     assert f'href="/vms/{toucher_vm.pk}/memory-map/"' in summary
-    assert client.get(f"/hosts/{toucher_vm.host_id}/memory-map/").status_code == 200
+    host_page = client.get(f"/hosts/{toucher_vm.host_id}/memory-map/")
+    assert host_page.status_code == 200
+    html = host_page.content.decode()
+    assert 'class="memmap-swatch memmap-swatch-hatched"' in html
+    assert "Large pages (2 MB, never shared)" in html
+    assert LARGE_PAGES_RULE in html  # the lab.largepages counter's own words
 
 
 def test_the_map_needs_the_view_permission_and_a_known_object(

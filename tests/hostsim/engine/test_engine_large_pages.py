@@ -7,6 +7,7 @@ import pytest
 from engine_testkit import MB, add_vm, assert_counter_invariants, boot, make_host
 
 from hostsim.engine import EngineError, HostSim
+from hostsim.engine import memory_map as memory_map_module
 
 LARGE = "Mem_AllocGuestLargePage"
 HOST_MB = 1024  # minFree 61.4 MB (sliding scale): large pages break below 246 MB free
@@ -146,6 +147,44 @@ def test_the_memory_map_shows_the_large_backed_pages():
     assert totals["large"] * 4 == counters["lab.largepages"] > 0
     mapped = sum(totals[state] for state in ("guest_free", "private", "shared", "zero", "large"))
     assert mapped * 4 == counters["mem.granted"]
+
+
+def _assert_large_frames_are_some_of_the_vms_frames(mapped: dict) -> None:
+    for cell in mapped["cells"]:
+        assert sum(cell["counts"].values()) == cell["frames"]  # no category of their own
+        assert 0 <= cell["large"] <= sum(cell["counts"][vm] for vm in mapped["vms"])
+    assert sum(mapped["totals"].values()) == mapped["frames"]
+    assert sum(cell["large"] for cell in mapped["cells"]) == mapped["large"]
+
+
+def test_the_host_map_shows_the_frames_of_large_pages_until_memory_runs_short():
+    sim, vms = _windows_host(vms=2)
+    backed = sim.host_memory_map(cells=255)  # runs of unequal length
+    for vm in vms:
+        assert sim.vm_counters(vm)["lab.largepages"] == WINDOWS_MB * MB
+    assert backed["large"] * 4 == _host(sim, "lab.largepages")  # 512 frames per 2 MB page
+    assert not backed["sampled"]
+    _assert_large_frames_are_some_of_the_vms_frames(backed)
+    add_vm(sim, "win2", WINDOWS_MB, 2, guest_os="windows")
+    sim.step(BOOTED_S)  # below 4x minFree: the host breaks large pages, the pages share
+    broken = sim.host_memory_map(cells=256)
+    assert broken["large"] * 4 == _host(sim, "lab.largepages")
+    assert broken["large"] < backed["large"]
+    assert broken["totals"]["shared"] > backed["totals"]["shared"]
+    _assert_large_frames_are_some_of_the_vms_frames(broken)
+
+
+def test_a_sampled_host_map_estimates_the_frames_of_large_pages(monkeypatch):
+    sim, _ = _windows_host(vms=2)
+    exact = sim.host_memory_map(cells=64)["large"]
+    assert exact * 4 == _host(sim, "lab.largepages") > 0
+    monkeypatch.setattr(memory_map_module, "EXACT_FRAMES", 1024)
+    sampled = sim.host_memory_map(cells=64)
+    assert sampled["sampled"]
+    assert sampled["large"] == pytest.approx(exact, rel=0.1)
+    _assert_large_frames_are_some_of_the_vms_frames(sampled)
+    sim.set_settings(**{"Mem.AllocGuestLargePage": 0})  # breaks them all at once
+    assert sim.host_memory_map(cells=64)["large"] == 0
 
 
 def test_mmu_overhead_of_a_tlb_miss_heavy_workload_is_lower_with_large_pages():

@@ -363,6 +363,18 @@ def test_a_large_host_map_is_sampled_and_each_cell_still_adds_up(monkeypatch):
         assert sampled["totals"][key] == pytest.approx(exact["totals"][key], rel=0.1)
 
 
+def test_the_host_map_still_draws_after_the_vm_in_the_last_slot_powers_off():
+    # Its released frames keep its slot as owner, above every running VM's.
+    sim = make_host(memory_mb=1024)
+    first = add_vm(sim, "a")
+    last = add_vm(sim, "b")
+    sim.step(60)
+    sim.power_off(last)
+    mapped = sim.host_memory_map(cells=64)
+    assert list(mapped["vms"]) == [str(first)]
+    assert sum(mapped["totals"].values()) == mapped["frames"]
+
+
 def test_observing_the_layers_changes_nothing():
     sim = make_host(memory_mb=2048)
     vm = add_vm(sim, memory_mb=256, workload="webserver")

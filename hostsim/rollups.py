@@ -72,20 +72,13 @@ def rollup_host(host_id: int) -> dict[int, int]:
             "entity_kind", "entity_id", "ts", "values"
         ):
             buckets[(kind, entity_id, _bucket_end(ts, target))].append(values)
-        Sample.objects.bulk_create(
+        Sample.objects.store_new(
+            host_id,
+            target,
             [
-                Sample(
-                    host_id=host_id,
-                    entity_kind=kind,
-                    entity_id=entity_id,
-                    interval=target,
-                    ts=ts,
-                    values=_aggregate(values, realtime=source == REALTIME_INTERVAL),
-                )
+                (kind, entity_id, ts, _aggregate(values, realtime=source == REALTIME_INTERVAL))
                 for (kind, entity_id, ts), values in buckets.items()
             ],
-            ignore_conflicts=True,
-            batch_size=1000,
         )
         written[target] = len(buckets)
     if prune_host(host_id) or any(written.values()):

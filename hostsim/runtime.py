@@ -323,19 +323,8 @@ def _collect_rows(actor: HostActor, ts: datetime) -> list[SampleRow]:
 
 
 def _store(host_id: int, rows: list[SampleRow]) -> None:
-    Sample.objects.bulk_create(
-        [
-            Sample(
-                host_id=host_id,
-                entity_kind=row.kind,
-                entity_id=row.entity_id,
-                interval=REALTIME_INTERVAL,
-                ts=row.ts,
-                values=row.values,
-            )
-            for row in rows
-        ],
-        ignore_conflicts=True,  # a retried tick never duplicates or rewrites a stored sample
+    Sample.objects.store_new(
+        host_id, REALTIME_INTERVAL, [(row.kind, row.entity_id, row.ts, row.values) for row in rows]
     )
 
 

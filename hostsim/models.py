@@ -295,6 +295,8 @@ class SampleQuerySet(models.QuerySet):
         1 ms per tick (a chunk stores some 400 samples).
         """
         samples = list(samples)
+        if not samples:
+            return
         if connections[self.db].vendor != "postgresql":
             self.bulk_create(
                 [

@@ -322,12 +322,6 @@ def _collect_rows(actor: HostActor, ts: datetime) -> list[SampleRow]:
     return rows
 
 
-def _store(host_id: int, rows: list[SampleRow]) -> None:
-    Sample.objects.store_new(
-        host_id, REALTIME_INTERVAL, [(row.kind, row.entity_id, row.ts, row.values) for row in rows]
-    )
-
-
 def _esxtop(actor: HostActor) -> dict:
     """The engine's esxtop screen with database VM ids, for the dashboard's panel."""
     screen = actor.sim.esxtop()
@@ -367,7 +361,9 @@ def _write_rows(host_id: int, rows: list[SampleRow]) -> list[SampleRow]:
     receivers of `samples_written` add (the pools'); returns every row stored."""
     for _receiver, extra in samples_written.send(sender=Host, host_id=host_id, rows=rows):
         rows.extend(extra or [])
-    _store(host_id, rows)
+    Sample.objects.store_new(
+        host_id, REALTIME_INTERVAL, [(row.kind, row.entity_id, row.ts, row.values) for row in rows]
+    )
     return rows
 
 

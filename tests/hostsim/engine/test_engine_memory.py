@@ -1,10 +1,12 @@
 """Granted, consumed and the guest's own view: first touch, freeing, boot, power cycles, a full
 host."""
 
+import numpy as np
 import pytest
 from engine_testkit import MB, add_vm, assert_counter_invariants, boot, make_host
 
 from hostsim.engine import EngineError, InsufficientMemoryError
+from hostsim.engine.machine import FRESH_RUN, MachineMemory, fresh_run
 
 
 def test_a_vm_starts_with_nothing_granted(host):
@@ -200,3 +202,28 @@ def test_raising_a_running_vms_reservation_beyond_the_host_is_refused_and_change
     sim.set_vm(second, reservation_mb=200)  # room once the other reservation shrinks
     assert sim.vm_config(second).reservation_mb == 200
     sim.audit()
+
+
+def test_fresh_frames_come_in_short_runs_in_a_seeded_order_that_covers_every_frame_once():
+    frames = 1 << 14
+    machine = MachineMemory(frames, np.random.default_rng(7))
+    taken = np.concatenate([machine.take(1000, owner=0) for _ in range(frames // 1000)])
+    taken = np.concatenate([taken, machine.take(frames - taken.size, owner=0)])
+    assert np.array_equal(np.sort(taken), np.arange(frames))  # a bijection: no frame twice
+    runs = taken.reshape(-1, FRESH_RUN)
+    assert (np.diff(runs, axis=1) == 1).all()  # each run in order...
+    starts = runs[:, 0]
+    assert (starts % FRESH_RUN == 0).all()
+    assert np.count_nonzero(np.diff(starts) != FRESH_RUN) > 0.9 * starts.size  # ...runs scattered
+    assert fresh_run(frames + 8) == 8 and fresh_run(frames + 1) == 1
+
+
+def test_a_machine_saved_before_runs_goes_on_handing_out_single_frames():
+    machine = MachineMemory(1 << 12, np.random.default_rng(3))
+    machine.take(10, owner=0)
+    state = machine.to_state()
+    next_, stride, offset, _run = state["fresh"]
+    state["fresh"] = [next_, stride, offset]  # as snapshots stored it before
+    restored = MachineMemory.from_state(state)
+    expected = (np.arange(next_, next_ + 5) * stride + offset) % machine.frames
+    assert np.array_equal(restored.take(5, owner=0), expected)

@@ -33,6 +33,7 @@ from hostsim.engine.content import ContentSource
 from hostsim.engine.entitlement import SHARES_PER_MB_NORMAL, ResourceTree
 from hostsim.engine.errors import EngineError, InsufficientMemoryError
 from hostsim.engine.free_memory import CLEAR
+from hostsim.engine.grouping import distinct
 from hostsim.engine.guest import FREE, GuestOS
 from hostsim.engine.machine import (
     BALLOONED,
@@ -589,13 +590,21 @@ class HostSim:
             self.cpu_mhz,
             eager=self._sched.state >= CLEAR,
         )
+        batches: dict[SharingDomain, list] = {}  # each domain's pages, scanned as one batch
         for vm in scanned:
             cursor = vm.cursor
             cursor.carry += rates[vm.id] * seconds
             due = int(cursor.carry)
             cursor.carry -= due
-            for pages in cursor.take(due, self._rng):
-                vm.sharing.scan(vm, pages)
+            taken = cursor.take(due, self._rng)
+            if not taken:
+                continue
+            # A new pass may begin within the step and revisit pages of the old one: once is enough
+            # (the second visit would find them listed).
+            pages = taken[0] if len(taken) == 1 else distinct(np.concatenate(taken))
+            batches.setdefault(vm.sharing, []).append((vm, pages, None))
+        for domain, batch in batches.items():
+            domain.scan_many(batch)
 
     # ------------------------------------------------------------------ observation
 

@@ -70,9 +70,10 @@ class ShareTable:
         return mixed.view(np.int64), fingerprint
 
     def find_or_insert(
-        self, keys: np.ndarray, frames: np.ndarray, tag: int
+        self, keys: np.ndarray, frames: np.ndarray, tag: int | np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Look each (key, frame) up; insert the keys the table lacks, with their frame (and `tag`).
+        """Look each (key, frame) up; insert the keys the table lacks, with their frame (and `tag`:
+        one for the batch, or one per key).
 
         The frames must be distinct and have no entry yet. Returns (i, resident): the batch
         positions i whose key the table holds under another frame, and that frame; every other
@@ -80,20 +81,23 @@ class ShareTable:
         others are returned with it. Large batches go in parts that fit the table's free room.
         """
         found, resident = [], []
+        tags = np.full(keys.size, tag, np.int32) if np.ndim(tag) == 0 else tag
         zero = keys == 0
         back = None
         if np.count_nonzero(zero) >= _ZERO_BATCH:
             # Zero pages are by far the most repeated content (a Windows guest zeroes all of its
             # memory): look the zero key up once and match the batch's other zero pages to it.
             zero_at = zero.nonzero()[0]
-            first, holders = self._find_or_insert(keys[zero_at[:1]], frames[zero_at[:1]], tag)
+            first, holders = self._find_or_insert(
+                keys[zero_at[:1]], frames[zero_at[:1]], tags[zero_at[:1]]
+            )
             zero_frame = holders[0] if first.size else frames[zero_at[0]]
             match = zero_at.compress(frames.compress(zero) != zero_frame)
             found.append(match)
             resident.append(np.full(match.size, zero_frame, np.int32))
             other = ~zero
             back = other.nonzero()[0]
-            keys, frames = keys.compress(other), frames.compress(other)
+            keys, frames, tags = keys.compress(other), frames.compress(other), tags.compress(other)
         start = inserted = 0
         while start < keys.size:
             room = int(MAX_LOAD * self.slots.size) - self.live - self.tombstones
@@ -106,7 +110,9 @@ class ShareTable:
                 continue
             stop = start + min(room, left)
             live = self.live
-            part, holders = self._find_or_insert(keys[start:stop], frames[start:stop], tag)
+            part, holders = self._find_or_insert(
+                keys[start:stop], frames[start:stop], tags[start:stop]
+            )
             found.append(part + start if back is None else back[part + start])
             resident.append(holders)
             inserted += self.live - live
@@ -118,7 +124,7 @@ class ShareTable:
         )
 
     def _find_or_insert(
-        self, keys: np.ndarray, frames: np.ndarray, tag: int
+        self, keys: np.ndarray, frames: np.ndarray, tags: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         slots, fingerprints, content = self.slots, self.fingerprints, self._content
         position, fingerprint = self._hash(keys)
@@ -132,7 +138,9 @@ class ShareTable:
             # faster.)
             where, claimant = position.compress(empty), frames.compress(empty)
             claimed = empty.nonzero()[0]
-            retry = self._claim(where, claimant, claimed, fingerprint.compress(empty), tag)
+            retry = self._claim(
+                where, claimant, claimed, fingerprint.compress(empty), tags.compress(empty)
+            )
         other = (~empty).nonzero()[0]  # the slot holds another entry, or a tombstone
         if other.size:
             candidate = (held[other] >= 0) & (fingerprints[position[other]] == fingerprint[other])
@@ -177,7 +185,7 @@ class ShareTable:
                         frames[claimants],
                         np.arange(claim.size),
                         fingerprint[claimants],
-                        tag,
+                        tags[claimants],
                     )
                 ]
             going = (~stopped).nonzero()[0]
@@ -193,7 +201,7 @@ class ShareTable:
             resident or [np.zeros(0, np.int32)]
         )
 
-    def _claim(self, where, claimant, claimed, prints, tag) -> np.ndarray:
+    def _claim(self, where, claimant, claimed, prints, tags) -> np.ndarray:
         """Write `claimant` frames into the empty slots `where`; returns the entries of `claimed`
         that lost.
 
@@ -205,17 +213,18 @@ class ShareTable:
         won = slots[where] == claimant
         if not won.all():
             lost = claimed.compress(~won)
-            where, claimant, prints = (
+            where, claimant, prints, tags = (
                 where.compress(won),
                 claimant.compress(won),
                 prints.compress(won),
+                tags.compress(won),
             )
         else:
             lost = claimed[:0]
         self.fingerprints[where] = prints
         self._entry[claimant] = where
         if self.tags is not None:
-            self.tags[where] = tag
+            self.tags[where] = tags
         self.live += where.size
         return lost
 

@@ -150,7 +150,17 @@ class SharingDomain:
         Pages whose content the table holds are shared; the others become hints. Pages already
         shared or hinted stay as they are. Returns the pages newly shared.
         """
-        redundant, newly_shared = self.share(vm, pages, entries)
+        return self.scan_many([(vm, pages, entries)])
+
+    def scan_many(self, batches: list[tuple["RunningVM", np.ndarray, np.ndarray | None]]) -> int:
+        """`scan` of several batches (vm, pages, entries or None) of members, as one batch.
+
+        A tick's scan of a group domain visits every member: one lookup of all their pages costs
+        the share table's rounds once instead of once per member. Pages of different members with
+        the same content share just as if the members had been scanned one after the other; only
+        which of their frames stays may differ, and no counter depends on that.
+        """
+        redundant, newly_shared = self.share_many(batches)
         self.machine.release(redundant)
         self.machine.shared_frames += newly_shared
         return redundant.size
@@ -163,43 +173,52 @@ class SharingDomain:
         only its VM, its table and its frames, so several such domains can be scanned at the same
         time.
         """
+        return self.share_many([(vm, pages, entries)])
+
+    def share_many(
+        self, batches: list[tuple["RunningVM", np.ndarray, np.ndarray | None]]
+    ) -> tuple[np.ndarray, int]:
+        """The work of `scan_many`, returned as `share` returns it."""
         machine = self.machine
-        if entries is None:
-            entries = vm.pmap[pages]
-        # Mapped, and not listed yet: a frame in the table (a hint, or shared) would find itself.
-        new = (entries >= 0) & (entries < LISTED)
-        if not new.all():
-            pages, entries = pages.compress(new), entries.compress(new)
-        if not pages.size:
-            return entries[:0], 0
-        frames, keys = entries, machine.content[entries]
-        # Unique data is on no other page and never will be: its hint could never be matched, so
-        # it stays out of the table (which changes no counter) and such a page stays as it is.
-        repeatable = ~is_unique(keys)
-        if not repeatable.all():
-            pages, frames, keys = (part.compress(repeatable) for part in (pages, frames, keys))
-            if not pages.size:
-                return frames[:0], 0
-        match, resident = self.table.find_or_insert(keys, frames, vm.share_col)
-        vm.pmap[pages] = frames | LISTED  # all now in the table: inserted as hints, or ...
+        visited = [self._new_repeatable(vm, pages, entries) for vm, pages, entries in batches]
+        visited = [part for part in visited if part[1].size]
+        if not visited:
+            return np.zeros(0, np.int32), 0
+        if len(visited) == 1:
+            vm, pages, frames, keys = visited[0]
+            member, cols = None, vm.share_col
+        else:
+            sizes = [part[1].size for part in visited]
+            pages, frames, keys = (np.concatenate([part[i] for part in visited]) for i in (1, 2, 3))
+            member = np.repeat(np.arange(len(visited)), sizes)
+            cols = np.repeat(np.array([part[0].share_col for part in visited], np.int32), sizes)
+        match, resident = self.table.find_or_insert(keys, frames, cols)
+        for vm, vm_pages, vm_frames, _ in visited:
+            vm.pmap[vm_pages] = (
+                vm_frames | LISTED
+            )  # all now in the table: inserted as hints, or ...
         if not match.size:
             return frames[:0], 0
         owners = machine.owner
         large = ((owners[frames[match]] | owners[resident]) & LARGE_OWNER) != 0
         if large.any():  # ... not shared, a large page on either side: they stay as they are
-            held = match.compress(large)
-            vm.pmap[pages[held]] = frames[held]
+            for vm, held in _by_member(visited, member, match.compress(large)):
+                vm.pmap[pages[held]] = frames[held]
             match, resident = match.compress(~large), resident.compress(~large)
             if not match.size:
                 return frames[:0], 0
-        vm.pmap[pages[match]] = resident | LISTED  # ... mapped to the frame that was there
+        # ... mapped to the frame that was there
+        matched_member = None if member is None else member[match]
+        for vm, at in _by_member(visited, matched_member, np.arange(match.size)):
+            vm.pmap[pages[match[at]]] = resident[at] | LISTED
+            vm.consumed -= at.size
         redundant = frames[match]  # the copies the shared frames replace
-        vm.consumed -= match.size
+        if self.group:
+            self._change_refs(*self._joining(resident, cols if member is None else cols[match]))
+            return redundant, 0
+        vm = visited[0][0]  # a VM's own domain: every batch is its
         targets, joining = group_counts(resident)
         old = machine.refcount[targets]
-        if self.group:
-            self._change_refs(vm, targets, joining)
-            return redundant, 0
         machine.refcount[targets] = old + joining
         became_shared = old == 1
         # Newly shared: the joining pages, and a resident page that is no longer alone.
@@ -208,6 +227,42 @@ class SharingDomain:
         vm.shared += int(now_shared.sum())
         vm.zero += int(now_shared[zero].sum())
         return redundant, int(np.count_nonzero(became_shared))
+
+    def _new_repeatable(self, vm, pages: np.ndarray, entries: np.ndarray | None) -> tuple:
+        """(vm, pages, frames, contents) of the `pages` a scan looks up: mapped, not listed yet
+        (a frame in the table, a hint or shared, would find itself), and not unique data (on no
+        other page, and never will be: its hint could never be matched, so it stays out of the
+        table, which changes no counter, and such a page stays as it is)."""
+        if entries is None:
+            entries = vm.pmap[pages]
+        new = (entries >= 0) & (entries < LISTED)
+        if not new.all():
+            pages, entries = pages.compress(new), entries.compress(new)
+        keys = self.machine.content[entries]
+        repeatable = ~is_unique(keys)
+        if not repeatable.all():
+            pages, entries, keys = (part.compress(repeatable) for part in (pages, entries, keys))
+        return vm, pages, entries, keys
+
+    def _joining(self, resident: np.ndarray, cols: int | np.ndarray) -> tuple:
+        """(distinct frames, their new references per member) of pages of the members `cols`
+        (one, or one per page) now mapping `resident` frames."""
+        if np.ndim(cols) == 0:
+            targets, joining = group_counts(resident)
+            return targets, self._column(targets.size, int(cols), joining)
+        width = self._rows.width
+        pairs, counts = group_counts(resident.astype(np.int64) * width + cols)
+        frames = pairs // width
+        first = np.concatenate(([True], frames[1:] != frames[:-1]))
+        delta = np.zeros((int(np.count_nonzero(first)), width), np.int32)
+        delta[first.cumsum() - 1, pairs % width] = counts
+        return frames.compress(first).astype(np.int32), delta
+
+    def _column(self, n: int, col: int, counts: np.ndarray) -> np.ndarray:
+        """Per-member changes of `n` frames: `counts` in member `col`'s column, 0 elsewhere."""
+        delta = np.zeros((n, self._rows.width), np.int32)
+        delta[:, col] = counts
+        return delta
 
     # ------------------------------------------------------------------ pages leaving frames
 
@@ -226,7 +281,7 @@ class SharingDomain:
         """
         machine = self.machine
         if self.group:
-            self._change_refs(vm, frames, -counts)
+            self._change_refs(frames, self._column(frames.size, vm.share_col, -counts))
             return
         old = machine.refcount[frames]
         new = old - counts
@@ -309,22 +364,21 @@ class SharingDomain:
         rows[~alone] = self._rows.data[tags[~alone]]
         return rows
 
-    def _change_refs(self, vm, frames: np.ndarray, delta: np.ndarray) -> None:
-        """`vm`'s references to the distinct `frames` change by `delta`; re-divide each frame's
-        charge."""
+    def _change_refs(self, frames: np.ndarray, delta: np.ndarray) -> None:
+        """The references of the members to the distinct `frames` change by `delta[frame, member]`;
+        re-divide each frame's charge."""
         slots = self.table.locate(frames)
         step = max(1, _ROWS_PER_CHUNK // self._rows.width)
         for start in range(0, frames.size, step):
             part = slice(start, start + step)
-            self._change_refs_of(vm, frames[part], slots[part], delta[part])
+            self._change_refs_of(frames[part], slots[part], delta[part])
 
-    def _change_refs_of(self, vm, frames, slots, delta) -> None:
+    def _change_refs_of(self, frames, slots, delta) -> None:
         machine, tags = self.machine, self._tags
         old = machine.refcount[frames]
         rows_old = self._rows_of(frames, slots, old)
-        new = old + delta
-        rows_new = rows_old.copy()
-        rows_new[:, vm.share_col] += delta.astype(np.int32)
+        rows_new = rows_old + delta
+        new = old + delta.sum(axis=1, dtype=old.dtype)
         machine.refcount[frames] = new
         moved = rows_new * (new >= 2)[:, None] - rows_old * (old >= 2)[:, None]
         zero = machine.content[frames] == 0
@@ -377,6 +431,19 @@ class SharingDomain:
         domain.rows = RowStore.from_state(state["rows"]) if state["rows"] is not None else None
         domain.members = {int(col): vms[vm_id] for col, vm_id in state["members"].items()}
         return domain
+
+
+def _by_member(visited: list[tuple], member: np.ndarray | None, at: np.ndarray):
+    """(vm, the entries of `at` that are its) for each VM of a scanned batch (`member`: the
+    batch's VM of each entry, None when the batch has one VM)."""
+    if member is None:
+        yield visited[0][0], at
+        return
+    of = member[at]
+    for index, part in enumerate(visited):
+        mine = at.compress(of == index)
+        if mine.size:
+            yield part[0], mine
 
 
 # --------------------------------------------------------------------------- scan order

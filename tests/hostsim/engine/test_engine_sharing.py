@@ -1,6 +1,7 @@
 """Transparent page sharing: what gets shared with what, how fast, and what breaks it."""
 
 import engine_testkit
+import numpy as np
 import pytest
 from engine_testkit import MB, add_vm, assert_counter_invariants, boot
 
@@ -285,3 +286,38 @@ def test_a_full_scan_lists_every_page_another_could_match_and_no_page_of_unique_
         assert not (mapped.compress(unique) >= LISTED).any()
         assert (mapped.compress(~unique) >= LISTED).all()
     sim.audit()
+
+
+_MIXED = (
+    ("linux-a", "linux"),
+    ("linux-b", "linux"),
+    ("windows-a", "windows"),
+    ("windows-b", "windows"),
+)
+
+
+def test_scanning_a_group_domains_members_as_one_batch_counts_as_scanning_them_one_by_one():
+    def booted():
+        sim = make_host(Mem_ShareForceSalting=0)
+        vms = [add_vm(sim, name, memory_mb=256, guest_os=os) for name, os in _MIXED]
+        sim.step(120, scan=False)  # the same content in several VMs, none of it scanned yet
+        return sim, [sim._record(vm).vm for vm in vms]
+
+    one_by_one, members = booted()
+    for vm in members:
+        vm.sharing.scan(vm, np.arange(vm.pages, dtype=np.int32))
+    as_one, together = booted()
+    domain = together[0].sharing
+    assert all(vm.sharing is domain for vm in together)
+    # Halves of every VM, the second half first: pages of several members with one content meet
+    # in the batch, within a member and across members.
+    domain.scan_many(
+        [(vm, np.arange(vm.pages // 2, vm.pages, dtype=np.int32), None) for vm in together]
+        + [(vm, np.arange(vm.pages // 2, dtype=np.int32), None) for vm in together]
+    )
+    assert as_one.host_counters()["mem.sharedcommon"] > 0
+    assert as_one.host_counters() == one_by_one.host_counters()
+    for left, right in zip(one_by_one.vm_ids(), as_one.vm_ids(), strict=True):
+        assert as_one.vm_counters(right) == one_by_one.vm_counters(left)
+    as_one.audit()
+    one_by_one.audit()

@@ -380,36 +380,44 @@ class SharingDomain:
         rows_new = rows_old + delta
         new = old + delta.sum(axis=1, dtype=old.dtype)
         machine.refcount[frames] = new
-        moved = rows_new * (new >= 2)[:, None] - rows_old * (old >= 2)[:, None]
+        was, now = old >= 2, new >= 2
+        moved = rows_new * now[:, None] - rows_old * was[:, None]
         zero = machine.content[frames] == 0
-        shared_delta = moved.sum(axis=0)
-        zero_delta = moved[zero].sum(axis=0)
-        charge_delta = (rows_new / np.maximum(new, 1)[:, None]).sum(axis=0) - (
-            rows_old / old[:, None]
-        ).sum(axis=0)
+        shared_delta = moved.sum(axis=0).tolist()
+        zero_delta = moved[zero].sum(axis=0).tolist()
+        charge_delta = (
+            (rows_new / np.maximum(new, 1)[:, None]).sum(axis=0)
+            - (rows_old / old[:, None]).sum(axis=0)
+        ).tolist()
         for col, member in self.members.items():
-            member.shared += int(shared_delta[col])
-            member.zero += int(zero_delta[col])
-            member.consumed += float(charge_delta[col])
-        machine.shared_frames += int(np.count_nonzero(new >= 2)) - int(np.count_nonzero(old >= 2))
-        became = (old < 2) & (new >= 2)
-        if became.any():
-            ids = self._rows.allocate(int(np.count_nonzero(became)))
-            self._rows.data[ids] = rows_new[became]
-            tags[slots[became]] = ids
-        stays = (old >= 2) & (new >= 2)
-        if stays.any():
-            self._rows.data[tags[slots[stays]]] = rows_new[stays]
-        ended = (old >= 2) & (new < 2)
-        if ended.any():
-            self._rows.release(tags[slots[ended]])
-        alone = ended & (new == 1)
-        if alone.any():
-            tags[slots[alone]] = rows_new[alone].argmax(axis=1)  # the one member left
-        dead = new == 0
-        if dead.any():
-            self.table.remove_at(slots[dead])
-            machine.release(frames[dead])
+            member.shared += shared_delta[col]
+            member.zero += zero_delta[col]
+            member.consumed += charge_delta[col]
+        shared_before, shared_after = int(np.count_nonzero(was)), int(np.count_nonzero(now))
+        machine.shared_frames += shared_after - shared_before
+        # Rows follow the frames that are shared: new ones get a row, those still shared keep
+        # theirs, those no longer shared give theirs back (the counts skip what cannot occur).
+        if shared_after:
+            became = now & ~was
+            if became.any():
+                ids = self._rows.allocate(int(np.count_nonzero(became)))
+                self._rows.data[ids] = rows_new[became]
+                tags[slots[became]] = ids
+            if shared_before:
+                stays = now & was
+                if stays.any():
+                    self._rows.data[tags[slots[stays]]] = rows_new[stays]
+        if shared_after < frames.size:
+            ended = was & ~now if shared_before else None
+            if ended is not None and ended.any():
+                self._rows.release(tags[slots[ended]])
+                alone = ended & (new == 1)
+                if alone.any():
+                    tags[slots[alone]] = rows_new[alone].argmax(axis=1)  # the one member left
+            dead = new == 0
+            if dead.any():
+                self.table.remove_at(slots[dead])
+                machine.release(frames[dead])
 
     # ------------------------------------------------------------------ snapshot
 

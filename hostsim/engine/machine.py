@@ -4,11 +4,11 @@ Each machine frame has a content id (uint64; 0 is the zero page, see `content`),
 count (int32: the number of guest pages whose pmap entry points at it) and the slot of the VM
 that took it (uint16, `owner`, for the host's memory map: a frame shared across VMs keeps the
 first taker's slot), whose top bit, `LARGE_OWNER`, marks a frame backing part of a 2 MB large
-page (`vmm`: such a frame is never shared). Free frames are handed out
-in a seeded pseudo-random order of short runs (`FRESH_RUN` frames, 256 KB), so the frames of
-different VMs are interleaved in machine memory and never contiguous per VM (DESIGN.md 4). Frames
-freed later are reused first (LIFO), which keeps the list of released frames no longer than what
-was actually released.
+page (`vmm`: such a frame is never shared). Free frames are handed out in a seeded
+pseudo-random order of short runs (`RUN` frames, 256 KB: `run_order`), so the frames of different
+VMs are interleaved in machine memory and never contiguous per VM (DESIGN.md 4). Frames freed
+later are reused first (LIFO), which keeps the list of released frames no longer than what was
+actually released.
 
 VMkernel memory and per-VM overhead are not modelled page by page: they are a count of frames
 `reserved` out of the same total; so are the frames of the VMs' compression caches (`zip_frames`).
@@ -41,7 +41,7 @@ LISTED = np.int32(1 << 30)
 FRAME = np.int32(LISTED - 1)  # the frame-number bits: frames stay below 2**30 (4 TiB of memory)
 
 
-FRESH_RUN = 64  # frames (256 KB) handed out in order: see MachineMemory
+RUN = 64  # pages or frames (256 KB) that the engine's seeded orders visit in a row: `run_order`
 
 
 def mb_to_pages(mb: float) -> int:
@@ -62,13 +62,12 @@ class MachineMemory:
         self.reserved = 0  # VMkernel and VM overhead, in frames
         self.zip_frames = 0  # frames holding the VMs' compression caches
         self._released = FrameStack()
-        # Frames never handed out yet, run by run: fresh(k) = run(k // r) * r + k % r, where
-        # run(j) = (stride * j + offset) mod (frames / r) is an affine bijection of the run
-        # numbers, so no free list of every frame is stored. Runs rather than single frames keep
-        # the pages a guest touches together near each other in the frame arrays: writing their
-        # content scatters over a few cache lines instead of one each (the write path is about 4%
-        # faster on the demo host), and no counter depends on which frame a page gets.
-        self._fresh_run = fresh_run(frames)
+        # Frames never handed out yet, in `run_order`, so no free list of every frame is stored.
+        # Runs rather than single frames keep the pages a guest touches together near each other
+        # in the frame arrays: writing their content scatters over a few cache lines instead of
+        # one each (the write path is about 4% faster on the demo host), and no counter depends on
+        # which frame a page gets.
+        self._fresh_run = run_length(frames)
         self._fresh_next = 0
         self._fresh_stride = coprime_stride(frames // self._fresh_run, rng)
         self._fresh_offset = int(rng.integers(frames // self._fresh_run))
@@ -91,9 +90,9 @@ class MachineMemory:
         if fresh:
             k = np.arange(self._fresh_next, self._fresh_next + fresh, dtype=np.int64)
             self._fresh_next += fresh
-            run = self._fresh_run
-            runs = (k // run * self._fresh_stride + self._fresh_offset) % (self.frames // run)
-            fresh_frames = (runs * run + k % run).astype(np.int32)
+            fresh_frames = run_order(
+                k, self._fresh_run, self._fresh_stride, self._fresh_offset, self.frames
+            )
             frames = np.concatenate([reused, fresh_frames]) if reused.size else fresh_frames
         else:
             frames = reused
@@ -155,13 +154,21 @@ class MachineMemory:
         return machine
 
 
-def fresh_run(frames: int) -> int:
-    """Frames handed out in order before the next run: FRESH_RUN, or the largest power of two
-    below it that divides `frames` (runs must tile the frames exactly)."""
-    run = FRESH_RUN
-    while frames % run:
+def run_length(n: int) -> int:
+    """The run of a seeded order of n items: RUN, or the largest power of two below it that
+    divides n (runs must tile the items exactly)."""
+    run = RUN
+    while n % run:
         run //= 2
     return run
+
+
+def run_order(k: np.ndarray, run: int, stride: int, offset: int, n: int) -> np.ndarray:
+    """Items number k (int64) of a seeded order of 0 .. n-1 that visits runs of `run` items in a
+    row: item(k) = r(k // run) * run + k % run, where r(j) = (stride * j + offset) mod (n / run)
+    is an affine bijection of the run numbers (`stride` coprime with n / run)."""
+    runs = (k // run * stride + offset) % (n // run)
+    return (runs * run + k % run).astype(np.int32)
 
 
 def coprime_stride(n: int, rng: np.random.Generator) -> int:

@@ -6,7 +6,7 @@ import pytest
 from engine_testkit import MB, add_vm, assert_counter_invariants, boot, make_host
 
 from hostsim.engine import EngineError, InsufficientMemoryError
-from hostsim.engine.machine import FRESH_RUN, MachineMemory, fresh_run
+from hostsim.engine.machine import RUN, MachineMemory, run_length
 
 
 def test_a_vm_starts_with_nothing_granted(host):
@@ -210,12 +210,12 @@ def test_fresh_frames_come_in_short_runs_in_a_seeded_order_that_covers_every_fra
     taken = np.concatenate([machine.take(1000, owner=0) for _ in range(frames // 1000)])
     taken = np.concatenate([taken, machine.take(frames - taken.size, owner=0)])
     assert np.array_equal(np.sort(taken), np.arange(frames))  # a bijection: no frame twice
-    runs = taken.reshape(-1, FRESH_RUN)
+    runs = taken.reshape(-1, RUN)
     assert (np.diff(runs, axis=1) == 1).all()  # each run in order...
     starts = runs[:, 0]
-    assert (starts % FRESH_RUN == 0).all()
-    assert np.count_nonzero(np.diff(starts) != FRESH_RUN) > 0.9 * starts.size  # ...runs scattered
-    assert fresh_run(frames + 8) == 8 and fresh_run(frames + 1) == 1
+    assert (starts % RUN == 0).all()
+    assert np.count_nonzero(np.diff(starts) != RUN) > 0.9 * starts.size  # ...runs scattered
+    assert run_length(frames + 8) == 8 and run_length(frames + 1) == 1
 
 
 def test_a_machine_saved_before_runs_goes_on_handing_out_single_frames():

@@ -7,7 +7,8 @@ from engine_testkit import MB, add_vm, assert_counter_invariants, boot
 
 from hostsim.engine import EngineError
 from hostsim.engine.content import is_unique
-from hostsim.engine.machine import FRAME, LISTED
+from hostsim.engine.machine import FRAME, LISTED, RUN
+from hostsim.engine.sharing import ScanCursor
 
 
 # These tests are about page sharing itself: their hosts back guest memory with 4 KB pages only
@@ -321,3 +322,20 @@ def test_scanning_a_group_domains_members_as_one_batch_counts_as_scanning_them_o
         assert as_one.vm_counters(right) == one_by_one.vm_counters(left)
     as_one.audit()
     one_by_one.audit()
+
+
+def test_a_scan_pass_visits_every_page_once_in_runs_spread_over_the_vm():
+    pages = 1 << 15
+    rng = np.random.default_rng(5)
+    cursor = ScanCursor(pages, rng)
+    visited = np.concatenate(cursor.take(pages // 3, rng) + cursor.take(pages - pages // 3, rng))
+    assert np.array_equal(np.sort(visited), np.arange(pages))
+    runs = visited.reshape(-1, RUN)
+    assert (np.diff(runs, axis=1) == 1).all() and (runs[:, 0] % RUN == 0).all()
+    assert np.count_nonzero(np.diff(runs[:, 0]) != RUN) > 0.9 * runs.shape[0]
+    # A cursor saved before runs goes on with its pass page by page.
+    state = ScanCursor(pages, rng).to_state()
+    del state["run"]
+    old = ScanCursor.from_state(state, pages)
+    expected = (np.arange(5) * state["stride"] + state["offset"]) % pages
+    assert np.array_equal(old.take(5, rng)[0], expected)

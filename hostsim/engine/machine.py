@@ -167,8 +167,9 @@ def run_order(k: np.ndarray, run: int, stride: int, offset: int, n: int) -> np.n
     """Items number k (int64) of a seeded order of 0 .. n-1 that visits runs of `run` items in a
     row: item(k) = r(k // run) * run + k % run, where r(j) = (stride * j + offset) mod (n / run)
     is an affine bijection of the run numbers (`stride` coprime with n / run)."""
-    runs = (k // run * stride + offset) % (n // run)
-    return (runs * run + k % run).astype(np.int32)
+    shift = run.bit_length() - 1  # runs are powers of two: shifts and masks, not divisions
+    runs = ((k >> shift) * stride + offset) % (n >> shift)
+    return ((runs << shift) | (k & (run - 1))).astype(np.int32)
 
 
 def coprime_stride(n: int, rng: np.random.Generator) -> int:

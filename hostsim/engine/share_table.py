@@ -81,7 +81,7 @@ class ShareTable:
         others are returned with it. Large batches go in parts that fit the table's free room.
         """
         found, resident = [], []
-        tags = np.full(keys.size, tag, np.int32) if np.ndim(tag) == 0 else tag
+        tags = tag if isinstance(tag, np.ndarray) else np.full(keys.size, tag, np.int32)
         zero = keys == 0
         back = None
         if np.count_nonzero(zero) >= _ZERO_BATCH:

@@ -471,8 +471,8 @@ class ScanCursor:
 
     The order is `machine.run_order`: runs of 64 pages (256 KB) in an affine permutation of the
     runs, redrawn per pass, so no per-page state is needed. Visiting a run's pages in a row reads
-    the pmap and the frames' contents a cache line at a time (the scan is about 10% faster than
-    page by page); a pass still covers every page once, spread over the whole VM.
+    the pmap and the frames' contents a cache line at a time (the demo host's tick is about 4%
+    faster than page by page); a pass still covers every page once, spread over the whole VM.
     """
 
     def __init__(self, pages: int, rng: np.random.Generator):

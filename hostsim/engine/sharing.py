@@ -201,10 +201,9 @@ class SharingDomain:
             member = np.repeat(np.arange(len(visited)), sizes)
             cols = np.repeat(np.array([part[0].share_col for part in visited], np.int32), sizes)
         match, resident = self.table.find_or_insert(keys, frames, cols)
+        # All now in the table: inserted as hints, or ...
         for vm, vm_pages, vm_frames, _ in visited:
-            vm.pmap[vm_pages] = (
-                vm_frames | LISTED
-            )  # all now in the table: inserted as hints, or ...
+            vm.pmap[vm_pages] = vm_frames | LISTED
         if not match.size:
             return frames[:0], 0
         owners = machine.owner
@@ -416,8 +415,8 @@ class SharingDomain:
                 if stays.any():
                     self._rows.data[tags[slots[stays]]] = rows_new[stays]
         if shared_after < frames.size:
-            ended = was & ~now if shared_before else None
-            if ended is not None and ended.any():
+            ended = was & ~now
+            if shared_before and ended.any():
                 self._rows.release(tags[slots[ended]])
                 alone = ended & (new == 1)
                 if alone.any():
